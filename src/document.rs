@@ -1,0 +1,104 @@
+//! The document a pipeline works on: the `_source` object plus the
+//! ES-ingest metadata (`_index`, `_id`, `_routing`) and the read-mostly
+//! `_ingest` namespace.
+
+use serde_json::{Map, Value};
+
+/// One log record on its way to becoming one Elasticsearch document.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Document {
+    /// The document body, as it will be indexed.
+    pub source: Map<String, Value>,
+    /// `_index`, `_id` and `_routing`: processors may set them (as in ES
+    /// ingest) and the writer honours them; they never reach `_source`.
+    pub meta: Map<String, Value>,
+    /// `_ingest.*`: the ingest timestamp, the Kafka coordinates of the record
+    /// and, inside `on_failure` handlers, the failure details.
+    pub ingest: Map<String, Value>,
+}
+
+impl Document {
+    /// A document whose only field is `message`, the way Filebeat and ES
+    /// ingest hand a raw line to a pipeline.
+    pub fn from_message(message: impl Into<String>) -> Self {
+        let mut source = Map::new();
+        source.insert("message".to_owned(), Value::String(message.into()));
+        Document {
+            source,
+            ..Document::default()
+        }
+    }
+
+    /// A document whose `_source` is the given JSON object.
+    pub fn from_source(source: Map<String, Value>) -> Self {
+        Document {
+            source,
+            ..Document::default()
+        }
+    }
+
+    /// `_index` set by a processor, if it is a string.
+    pub fn index(&self) -> Option<&str> {
+        self.meta.get("_index").and_then(Value::as_str)
+    }
+
+    /// `_id` set by a processor, rendered as a string if it is a number.
+    pub fn id(&self) -> Option<String> {
+        match self.meta.get("_id")? {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        }
+    }
+
+    /// `_routing` set by a processor.
+    pub fn routing(&self) -> Option<&str> {
+        self.meta.get("_routing").and_then(Value::as_str)
+    }
+
+    /// Adds `tag` to the ECS `tags` array unless it is already there.
+    pub fn add_tag(&mut self, tag: &str) {
+        let tags = self.source.entry("tags").or_insert_with(|| Value::Array(Vec::new()));
+        match tags {
+            Value::Array(items) => {
+                if !items.iter().any(|t| t.as_str() == Some(tag)) {
+                    items.push(Value::String(tag.to_owned()));
+                }
+            }
+            other => {
+                let previous = std::mem::take(other);
+                let mut items = vec![previous];
+                if items[0].as_str() != Some(tag) {
+                    items.push(Value::String(tag.to_owned()));
+                }
+                *other = Value::Array(items);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn add_tag_is_idempotent_and_upgrades_scalars() {
+        let mut d = Document::from_message("x");
+        d.add_tag("_grokparsefailure");
+        d.add_tag("_grokparsefailure");
+        assert_eq!(d.source["tags"], json!(["_grokparsefailure"]));
+
+        let mut d = Document::from_message("x");
+        d.source.insert("tags".into(), json!("existing"));
+        d.add_tag("new");
+        assert_eq!(d.source["tags"], json!(["existing", "new"]));
+    }
+
+    #[test]
+    fn id_accepts_numbers() {
+        let mut d = Document::default();
+        d.meta.insert("_id".into(), json!(42));
+        assert_eq!(d.id().as_deref(), Some("42"));
+    }
+}

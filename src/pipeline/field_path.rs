@@ -1,0 +1,318 @@
+//! Dotted field paths (`source.geo.location`), parsed once at load time and
+//! resolved against a [`Document`] without re-splitting.
+//!
+//! As in Elasticsearch ingest, a dot always separates objects, a numeric
+//! segment indexes into an array, `_index`/`_id`/`_routing` address the
+//! document metadata and `_ingest.*` the ingest namespace. A `_source.`
+//! prefix is accepted and ignored.
+
+use serde_json::{Map, Value};
+
+use crate::document::Document;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Root {
+    Source,
+    Meta,
+    Ingest,
+}
+
+/// A compiled field path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldPath {
+    raw: String,
+    root: Root,
+    segments: Box<[String]>,
+}
+
+impl std::fmt::Display for FieldPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.raw)
+    }
+}
+
+impl FieldPath {
+    /// Parses `a.b.c`. Empty paths and empty segments (`a..b`, `.a`) are
+    /// rejected because they can never address a field.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            return Err("field path is empty".to_owned());
+        }
+        let without_source = trimmed.strip_prefix("_source.").unwrap_or(trimmed);
+        let mut segments: Vec<String> = without_source.split('.').map(str::to_owned).collect();
+        if segments.iter().any(String::is_empty) {
+            return Err(format!("field path `{raw}` has an empty segment"));
+        }
+        let root = match segments[0].as_str() {
+            "_index" | "_id" | "_routing" => {
+                if segments.len() > 1 {
+                    return Err(format!("`{}` has no sub-fields (in `{raw}`)", segments[0]));
+                }
+                Root::Meta
+            }
+            "_ingest" => {
+                segments.remove(0);
+                if segments.is_empty() {
+                    return Err("`_ingest` needs a sub-field such as `_ingest.timestamp`".to_owned());
+                }
+                Root::Ingest
+            }
+            _ => Root::Source,
+        };
+        Ok(FieldPath {
+            raw: trimmed.to_owned(),
+            root,
+            segments: segments.into_boxed_slice(),
+        })
+    }
+
+    /// The path as written.
+    pub fn as_str(&self) -> &str {
+        &self.raw
+    }
+
+    /// The last segment (`location` for `source.geo.location`).
+    pub fn leaf(&self) -> &str {
+        self.segments.last().map(String::as_str).unwrap_or("")
+    }
+
+    fn root_map<'a>(&self, doc: &'a Document) -> &'a Map<String, Value> {
+        match self.root {
+            Root::Source => &doc.source,
+            Root::Meta => &doc.meta,
+            Root::Ingest => &doc.ingest,
+        }
+    }
+
+    fn root_map_mut<'a>(&self, doc: &'a mut Document) -> &'a mut Map<String, Value> {
+        match self.root {
+            Root::Source => &mut doc.source,
+            Root::Meta => &mut doc.meta,
+            Root::Ingest => &mut doc.ingest,
+        }
+    }
+
+    /// The value at this path, if present. `null` counts as present.
+    pub fn get<'a>(&self, doc: &'a Document) -> Option<&'a Value> {
+        let (first, rest) = self.segments.split_first()?;
+        let mut current = self.root_map(doc).get(first)?;
+        for seg in rest {
+            current = step(current, seg)?;
+        }
+        Some(current)
+    }
+
+    /// The value at this path, mutably.
+    pub fn get_mut<'a>(&self, doc: &'a mut Document) -> Option<&'a mut Value> {
+        let (first, rest) = self.segments.split_first()?;
+        let mut current = self.root_map_mut(doc).get_mut(first)?;
+        for seg in rest {
+            current = step_mut(current, seg)?;
+        }
+        Some(current)
+    }
+
+    /// The value at this path as a string, if it is one.
+    pub fn get_str<'a>(&self, doc: &'a Document) -> Option<&'a str> {
+        self.get(doc).and_then(Value::as_str)
+    }
+
+    /// True if the path resolves to a value (including `null`).
+    pub fn exists(&self, doc: &Document) -> bool {
+        self.get(doc).is_some()
+    }
+
+    /// Sets the value, creating intermediate objects. Fails if an
+    /// intermediate value exists and is neither an object nor an array
+    /// indexed by a valid number, as ES does ("cannot set [b] with parent
+    /// object of type [java.lang.String]").
+    pub fn set(&self, doc: &mut Document, value: Value) -> Result<(), String> {
+        let Some((last, parents)) = self.segments.split_last() else {
+            return Err("field path is empty".to_owned());
+        };
+        let map = self.root_map_mut(doc);
+        let mut walked: Option<&mut Value> = None;
+        for seg in parents {
+            let next: &mut Value = match walked {
+                None => map.entry(seg.as_str()).or_insert_with(|| Value::Object(Map::new())),
+                Some(container) => child_for_set(container, seg, &self.raw)?,
+            };
+            walked = Some(next);
+        }
+        match walked {
+            None => {
+                map.insert(last.clone(), value);
+                Ok(())
+            }
+            Some(container) => match container {
+                Value::Object(m) => {
+                    m.insert(last.clone(), value);
+                    Ok(())
+                }
+                Value::Array(items) => match last.parse::<usize>() {
+                    Ok(i) if i < items.len() => {
+                        items[i] = value;
+                        Ok(())
+                    }
+                    _ => Err(format!(
+                        "cannot set `{}`: `{last}` is not a valid index into an array of {} items",
+                        self.raw,
+                        items.len()
+                    )),
+                },
+                other => Err(format!(
+                    "cannot set `{}`: parent is a {}, not an object",
+                    self.raw,
+                    type_name(other)
+                )),
+            },
+        }
+    }
+
+    /// Removes the value at this path and returns it.
+    pub fn remove(&self, doc: &mut Document) -> Option<Value> {
+        let (last, parents) = self.segments.split_last()?;
+        let map = self.root_map_mut(doc);
+        if parents.is_empty() {
+            return map.remove(last);
+        }
+        let (first, rest) = parents.split_first()?;
+        let mut current = map.get_mut(first)?;
+        for seg in rest {
+            current = step_mut(current, seg)?;
+        }
+        match current {
+            Value::Object(m) => m.remove(last),
+            Value::Array(items) => {
+                let i = last.parse::<usize>().ok()?;
+                (i < items.len()).then(|| items.remove(i))
+            }
+            _ => None,
+        }
+    }
+}
+
+fn step<'a>(value: &'a Value, seg: &str) -> Option<&'a Value> {
+    match value {
+        Value::Object(m) => m.get(seg),
+        Value::Array(items) => items.get(seg.parse::<usize>().ok()?),
+        _ => None,
+    }
+}
+
+fn step_mut<'a>(value: &'a mut Value, seg: &str) -> Option<&'a mut Value> {
+    match value {
+        Value::Object(m) => m.get_mut(seg),
+        Value::Array(items) => items.get_mut(seg.parse::<usize>().ok()?),
+        _ => None,
+    }
+}
+
+fn child_for_set<'a>(container: &'a mut Value, seg: &str, raw: &str) -> Result<&'a mut Value, String> {
+    match container {
+        Value::Object(m) => Ok(m.entry(seg).or_insert_with(|| Value::Object(Map::new()))),
+        Value::Array(items) => {
+            let len = items.len();
+            seg.parse::<usize>()
+                .ok()
+                .and_then(|i| items.get_mut(i))
+                .ok_or_else(|| format!("cannot set `{raw}`: `{seg}` is not a valid index into an array of {len} items"))
+        }
+        other => Err(format!(
+            "cannot set `{raw}`: `{seg}` would be inside a {}, not an object",
+            type_name(other)
+        )),
+    }
+}
+
+/// The JSON type name used in error messages.
+pub fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn doc(v: Value) -> Document {
+        match v {
+            Value::Object(m) => Document::from_source(m),
+            _ => unreachable!("test documents are objects"),
+        }
+    }
+
+    #[test]
+    fn get_nested_and_array_index() {
+        let d = doc(json!({"a": {"b": [10, {"c": "x"}]}}));
+        assert_eq!(FieldPath::parse("a.b.0").unwrap().get(&d), Some(&json!(10)));
+        assert_eq!(FieldPath::parse("a.b.1.c").unwrap().get(&d), Some(&json!("x")));
+        assert_eq!(FieldPath::parse("a.b.7").unwrap().get(&d), None);
+        assert_eq!(FieldPath::parse("_source.a.b.0").unwrap().get(&d), Some(&json!(10)));
+    }
+
+    #[test]
+    fn set_creates_intermediate_objects() {
+        let mut d = Document::default();
+        FieldPath::parse("source.geo.location.lat")
+            .unwrap()
+            .set(&mut d, json!(1.5))
+            .unwrap();
+        assert_eq!(
+            Value::Object(d.source),
+            json!({"source": {"geo": {"location": {"lat": 1.5}}}})
+        );
+    }
+
+    #[test]
+    fn set_through_scalar_is_an_error() {
+        let mut d = doc(json!({"a": "text"}));
+        let err = FieldPath::parse("a.b").unwrap().set(&mut d, json!(1)).unwrap_err();
+        assert!(err.contains("string"), "{err}");
+        let mut d = doc(json!({"a": {"b": 3}}));
+        let err = FieldPath::parse("a.b.c").unwrap().set(&mut d, json!(1)).unwrap_err();
+        assert!(err.contains("number"), "{err}");
+    }
+
+    #[test]
+    fn metadata_and_ingest_roots() {
+        let mut d = Document::default();
+        FieldPath::parse("_index")
+            .unwrap()
+            .set(&mut d, json!("logs-x"))
+            .unwrap();
+        FieldPath::parse("_ingest.kafka.topic")
+            .unwrap()
+            .set(&mut d, json!("t"))
+            .unwrap();
+        assert_eq!(d.index(), Some("logs-x"));
+        assert!(d.source.is_empty());
+        assert_eq!(d.ingest["kafka"]["topic"], json!("t"));
+        assert!(FieldPath::parse("_index.x").is_err());
+        assert!(FieldPath::parse("_ingest").is_err());
+    }
+
+    #[test]
+    fn remove_returns_value() {
+        let mut d = doc(json!({"a": {"b": 1, "c": 2}, "l": [1, 2, 3]}));
+        assert_eq!(FieldPath::parse("a.b").unwrap().remove(&mut d), Some(json!(1)));
+        assert_eq!(FieldPath::parse("l.1").unwrap().remove(&mut d), Some(json!(2)));
+        assert_eq!(FieldPath::parse("zz.y").unwrap().remove(&mut d), None);
+        assert_eq!(Value::Object(d.source), json!({"a": {"c": 2}, "l": [1, 3]}));
+    }
+
+    #[test]
+    fn rejects_bad_paths() {
+        assert!(FieldPath::parse("").is_err());
+        assert!(FieldPath::parse("a..b").is_err());
+        assert!(FieldPath::parse(".a").is_err());
+    }
+}

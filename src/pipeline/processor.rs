@@ -1,0 +1,169 @@
+//! The contract every processor implements, and the wrapper that adds the
+//! options common to all of them (`if`, `tag`, `ignore_failure`,
+//! `on_failure`).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::PipelineSet;
+use super::condition::Condition;
+use crate::document::Document;
+
+/// What a processor asks the executor to do next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// Go on with the next processor.
+    Continue,
+    /// Stop here and do not index the document (the `drop` processor).
+    Drop,
+}
+
+/// A per-record processor failure.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct ProcessError {
+    /// Human-readable reason, ends up in `error.message`.
+    pub message: String,
+    /// Set when the failure happened inside a nested pipeline: the type and
+    /// tag of the processor that really failed, so the failure tag is
+    /// `_grokparsefailure` and not a generic pipeline failure.
+    pub origin: Option<(String, Option<String>)>,
+}
+
+impl ProcessError {
+    /// A failure of the processor that returns it.
+    pub fn new(message: impl Into<String>) -> Self {
+        ProcessError {
+            message: message.into(),
+            origin: None,
+        }
+    }
+}
+
+impl From<String> for ProcessError {
+    fn from(message: String) -> Self {
+        ProcessError::new(message)
+    }
+}
+
+impl From<&str> for ProcessError {
+    fn from(message: &str) -> Self {
+        ProcessError::new(message)
+    }
+}
+
+/// Runtime context handed to processors: the pipeline set (for the
+/// `pipeline` processor) and the nesting depth (to stop runaway recursion
+/// through templated pipeline names).
+pub struct ExecContext<'a> {
+    /// All pipelines of the running set.
+    pub pipelines: &'a PipelineSet,
+    /// How many `pipeline` processors deep we are.
+    pub depth: usize,
+}
+
+/// One compiled processor. Implementations must be cheap to call and must
+/// never panic on any document content.
+pub trait Processor: Send + Sync {
+    /// Transforms the document in place.
+    fn process(&self, doc: &mut Document, ctx: &mut ExecContext<'_>) -> Result<Flow, ProcessError>;
+
+    /// Pipelines this processor calls by a static name, for load-time
+    /// validation and cycle detection.
+    fn called_pipelines(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// Counters kept per compiled processor; the metrics module reads them.
+#[derive(Debug, Default)]
+pub struct ProcessorStats {
+    /// Times the processor ran (its condition was true).
+    pub invocations: AtomicU64,
+    /// Times it returned an error (whether or not handled).
+    pub failures: AtomicU64,
+    /// Total wall time spent inside it, in nanoseconds.
+    pub nanos: AtomicU64,
+}
+
+impl ProcessorStats {
+    pub(crate) fn record(&self, nanos: u64, failed: bool) {
+        self.invocations.fetch_add(1, Ordering::Relaxed);
+        self.nanos.fetch_add(nanos, Ordering::Relaxed);
+        if failed {
+            self.failures.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// A processor with its common options.
+pub struct CompiledProcessor {
+    /// Processor type as written (`grok`, `date`, …).
+    pub kind: String,
+    /// Optional user tag, shown in errors and metrics.
+    pub tag: Option<String>,
+    /// Where it was defined: `file: processors[3]`, for error messages.
+    pub location: String,
+    /// `if`: run only when true.
+    pub condition: Option<Condition>,
+    /// `ignore_failure`: failures are swallowed.
+    pub ignore_failure: bool,
+    /// `on_failure`: handlers run instead of failing the pipeline.
+    pub on_failure: Vec<CompiledProcessor>,
+    /// The processor itself.
+    pub inner: Box<dyn Processor>,
+    /// Counters for metrics.
+    pub stats: ProcessorStats,
+}
+
+impl std::fmt::Debug for CompiledProcessor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompiledProcessor")
+            .field("kind", &self.kind)
+            .field("tag", &self.tag)
+            .field("location", &self.location)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The failure tag added to `tags` when a processor of this type fails and
+/// nothing handles it, following Logstash's names where they exist.
+pub fn failure_tag(kind: &str) -> String {
+    match kind {
+        "grok" => "_grokparsefailure".to_owned(),
+        "dissect" => "_dissectfailure".to_owned(),
+        "date" => "_dateparsefailure".to_owned(),
+        "json" => "_jsonparsefailure".to_owned(),
+        "geoip" => "_geoip_lookup_failure".to_owned(),
+        "kv" => "_kv_filter_error".to_owned(),
+        other => format!("_{other}_failure"),
+    }
+}
+
+/// Deserializes a processor's own options with `deny_unknown_fields`
+/// semantics (the struct decides) and a readable error.
+pub fn parse_config<T: DeserializeOwned>(config: &Value) -> Result<T, String> {
+    serde_json::from_value(config.clone()).map_err(|e| format!("invalid options: {e}"))
+}
+
+/// Accepts `field: x` or `field: [x, y]` in processor options.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany<T> {
+    /// A single value.
+    One(T),
+    /// A list of values.
+    Many(Vec<T>),
+}
+
+impl<T> OneOrMany<T> {
+    /// The values as a list.
+    pub fn into_vec(self) -> Vec<T> {
+        match self {
+            OneOrMany::One(v) => vec![v],
+            OneOrMany::Many(v) => v,
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! `first_public_ip` processor (not yet implemented).
+
+use serde_json::Value;
+
+use crate::pipeline::processor::Processor;
+
+pub fn build(_config: &Value) -> Result<Box<dyn Processor>, String> {
+    Err("the `first_public_ip` processor is not implemented yet".to_owned())
+}

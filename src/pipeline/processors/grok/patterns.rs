@@ -1,0 +1,1 @@
+//! The built-in grok pattern library (not yet filled in).

@@ -1,0 +1,10 @@
+//! `user_agent` processor (not yet implemented).
+
+use serde_json::Value;
+
+use crate::pipeline::compile::CompileContext;
+use crate::pipeline::processor::Processor;
+
+pub fn build(_config: &Value, _ctx: &CompileContext<'_>) -> Result<Box<dyn Processor>, String> {
+    Err("the `user_agent` processor is not implemented yet".to_owned())
+}
