@@ -17,7 +17,51 @@ pub struct Document {
     pub ingest: Map<String, Value>,
 }
 
+/// Why raw record bytes could not become a document.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// Larger than the configured record size limit.
+    #[error("record is {size} bytes, over the {limit}-byte limit (max_record_bytes)")]
+    TooLarge {
+        /// Record size.
+        size: usize,
+        /// Configured limit.
+        limit: usize,
+    },
+    /// Not UTF-8; pipelines work on text.
+    #[error("record is not valid UTF-8 (first invalid byte at offset {valid_up_to})")]
+    InvalidUtf8 {
+        /// Length of the valid prefix.
+        valid_up_to: usize,
+    },
+}
+
+impl DecodeError {
+    /// Short machine-readable reason, used as a metric label and DLQ header.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            DecodeError::TooLarge { .. } => "record_too_large",
+            DecodeError::InvalidUtf8 { .. } => "invalid_utf8",
+        }
+    }
+}
+
 impl Document {
+    /// Turns raw record bytes into a document with a `message` field,
+    /// rejecting oversized and non-UTF-8 records as per-record errors.
+    pub fn decode(bytes: &[u8], max_bytes: usize) -> Result<Self, DecodeError> {
+        if bytes.len() > max_bytes {
+            return Err(DecodeError::TooLarge {
+                size: bytes.len(),
+                limit: max_bytes,
+            });
+        }
+        let text = std::str::from_utf8(bytes).map_err(|e| DecodeError::InvalidUtf8 {
+            valid_up_to: e.valid_up_to(),
+        })?;
+        Ok(Document::from_message(text))
+    }
+
     /// A document whose only field is `message`, the way Filebeat and ES
     /// ingest hand a raw line to a pipeline.
     pub fn from_message(message: impl Into<String>) -> Self {
@@ -93,6 +137,19 @@ mod tests {
         d.source.insert("tags".into(), json!("existing"));
         d.add_tag("new");
         assert_eq!(d.source["tags"], json!(["existing", "new"]));
+    }
+
+    #[test]
+    fn decode_rejects_bad_records() {
+        assert_eq!(Document::decode(b"hi", 10).unwrap().source["message"], json!("hi"));
+        assert_eq!(
+            Document::decode(b"toolong", 3).unwrap_err(),
+            DecodeError::TooLarge { size: 7, limit: 3 }
+        );
+        assert_eq!(
+            Document::decode(b"ok\xff", 10).unwrap_err(),
+            DecodeError::InvalidUtf8 { valid_up_to: 2 }
+        );
     }
 
     #[test]

@@ -1,0 +1,124 @@
+//! Command-line interface: argument parsing here, one module per command.
+//! `main` only calls [`main`].
+
+mod pipeline_test;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::logging::{self, LogFormat};
+use crate::pipeline::{CompileOptions, PipelineSet};
+
+/// Exit code when records or test cases failed.
+pub const EXIT_FAILURES: u8 = 1;
+/// Exit code when configuration or pipelines are invalid.
+pub const EXIT_INVALID: u8 = 2;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "sluice",
+    version,
+    about = "Kafka → pipelines → Elasticsearch, committing offsets only after Elasticsearch acknowledges"
+)]
+struct Cli {
+    /// Log format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "SLUICE_LOG_FORMAT")]
+    log_format: LogFormat,
+    /// Log filter, e.g. `info` or `sluice=debug,rdkafka=warn` (default: SLUICE_LOG or info).
+    #[arg(long, global = true)]
+    log_level: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Validate pipelines (and, with --config, the service config) and exit.
+    Check(CheckArgs),
+    /// Work with pipelines.
+    #[command(subcommand)]
+    Pipeline(PipelineCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum PipelineCommand {
+    /// Run records through a pipeline, or run its embedded test cases.
+    Test(pipeline_test::TestArgs),
+}
+
+/// Options that affect how pipelines compile.
+#[derive(Args, Debug, Clone, Default)]
+pub struct PipelineOptions {
+    /// Directory holding GeoIP databases named by `geoip.database_file`.
+    #[arg(long, env = "SLUICE_GEOIP_DIR")]
+    pub geoip_dir: Option<PathBuf>,
+    /// A uap-core regexes.yaml replacing the embedded one.
+    #[arg(long, env = "SLUICE_USER_AGENT_REGEXES")]
+    pub user_agent_regexes: Option<PathBuf>,
+}
+
+impl PipelineOptions {
+    /// The compile options these flags describe.
+    pub fn compile_options(&self) -> CompileOptions {
+        CompileOptions {
+            geoip_dir: self.geoip_dir.clone(),
+            user_agent_regexes: self.user_agent_regexes.clone(),
+            user_agent_cache_size: 0,
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+struct CheckArgs {
+    /// A pipeline file or a directory of pipeline files.
+    #[arg(long, required = true)]
+    pipeline: Vec<PathBuf>,
+    #[command(flatten)]
+    options: PipelineOptions,
+}
+
+/// Parses arguments, runs the command and maps the outcome to an exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(cli.log_format, cli.log_level.as_deref());
+    match cli.command {
+        Command::Check(args) => check(&args),
+        Command::Pipeline(PipelineCommand::Test(args)) => pipeline_test::run(&args),
+    }
+}
+
+/// Loads pipelines from files and directories as one set per argument.
+pub(crate) fn load_sets(
+    paths: &[PathBuf],
+    options: &CompileOptions,
+) -> Result<Vec<(PipelineSet, Vec<String>)>, String> {
+    let mut out = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let set = PipelineSet::load_dir(path, options).map_err(|e| e.to_string())?;
+            let names = set.names().into_iter().map(str::to_owned).collect();
+            out.push((set, names));
+        } else {
+            let (set, main) = PipelineSet::load_one(path, options).map_err(|e| e.to_string())?;
+            out.push((set, vec![main]));
+        }
+    }
+    Ok(out)
+}
+
+fn check(args: &CheckArgs) -> ExitCode {
+    match load_sets(&args.pipeline, &args.options.compile_options()) {
+        Ok(sets) => {
+            for (set, names) in sets {
+                println!("ok: {} (pipeline set version {})", names.join(", "), set.version());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_INVALID)
+        }
+    }
+}
