@@ -1,7 +1,19 @@
 //! Sluice: Kafka → pipelines → Elasticsearch, committing offsets only after
 //! Elasticsearch has acknowledged the documents.
 
+pub mod app;
 pub mod cli;
+pub mod config;
+pub mod dead_letter;
 pub mod document;
+pub mod elasticsearch;
+pub mod http;
+pub mod kafka;
 pub mod logging;
+pub mod metrics;
+pub mod offsets;
 pub mod pipeline;
+pub mod processing;
+pub mod routing;
+pub mod secret;
+pub mod shutdown;

@@ -2,6 +2,7 @@
 //! `main` only calls [`main`].
 
 mod pipeline_test;
+mod run;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,7 +36,10 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Validate pipelines (and, with --config, the service config) and exit.
+    /// Run the indexing service: Kafka → pipelines → Elasticsearch.
+    Run(run::RunArgs),
+    /// Validate the service config (and its pipelines, templates, secrets)
+    /// or pipeline files, without connecting anywhere, and exit.
     Check(CheckArgs),
     /// Work with pipelines.
     #[command(subcommand)]
@@ -71,10 +75,18 @@ impl PipelineOptions {
 }
 
 #[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["config", "pipeline"])))]
 struct CheckArgs {
+    /// The service config file (sluice.yaml).
+    #[arg(long, env = "SLUICE_CONFIG")]
+    config: Option<PathBuf>,
     /// A pipeline file or a directory of pipeline files.
-    #[arg(long, required = true)]
+    #[arg(long)]
     pipeline: Vec<PathBuf>,
+    /// Print the effective config (after environment overrides, secrets
+    /// redacted).
+    #[arg(long, requires = "config")]
+    print_config: bool,
     #[command(flatten)]
     options: PipelineOptions,
 }
@@ -82,8 +94,15 @@ struct CheckArgs {
 /// Parses arguments, runs the command and maps the outcome to an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    logging::init(cli.log_format, cli.log_level.as_deref());
+    // `run` may take its log format from the config file; it initialises
+    // logging itself once the config is read.
+    if !matches!(cli.command, Command::Run(_)) {
+        logging::init(cli.log_format, cli.log_level.as_deref());
+    } else if let Some(level) = &cli.log_level {
+        logging::init(cli.log_format, Some(level));
+    }
     match cli.command {
+        Command::Run(args) => run::run(args, cli.log_format, cli.log_level.is_some()),
         Command::Check(args) => check(&args),
         Command::Pipeline(PipelineCommand::Test(args)) => pipeline_test::run(&args),
     }
@@ -109,6 +128,9 @@ pub(crate) fn load_sets(
 }
 
 fn check(args: &CheckArgs) -> ExitCode {
+    if let Some(path) = &args.config {
+        return check_config(path, args);
+    }
     match load_sets(&args.pipeline, &args.options.compile_options()) {
         Ok(sets) => {
             for (set, names) in sets {
@@ -118,6 +140,47 @@ fn check(args: &CheckArgs) -> ExitCode {
         }
         Err(e) => {
             eprintln!("error: {e}");
+            ExitCode::from(EXIT_INVALID)
+        }
+    }
+}
+
+fn check_config(path: &std::path::Path, args: &CheckArgs) -> ExitCode {
+    let config = match crate::config::Config::load(path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    if args.print_config {
+        match serde_yaml::to_string(&config) {
+            Ok(text) => print!("{text}"),
+            Err(e) => {
+                eprintln!("error: cannot print config: {e}");
+                return ExitCode::from(EXIT_INVALID);
+            }
+        }
+    }
+    let opts = crate::app::RunOptions {
+        geoip_dir: args.options.geoip_dir.clone(),
+        user_agent_regexes: args.options.user_agent_regexes.clone(),
+        metrics_bound: None,
+    };
+    match crate::app::check(&config, &opts) {
+        Ok((set, _, templates)) => {
+            eprintln!(
+                "ok: {} routes, pipelines [{}] (version {}), {} index templates, topics [{}]",
+                config.routes.len(),
+                set.names().join(", "),
+                set.version(),
+                templates.len(),
+                config.topics().join(", ")
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {}: {e:#}", path.display());
             ExitCode::from(EXIT_INVALID)
         }
     }

@@ -1,0 +1,65 @@
+//! `sluice run --config sluice.yaml`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use tracing::error;
+
+use super::EXIT_INVALID;
+use crate::app::{self, RunOptions};
+use crate::config::Config;
+use crate::logging::{self, LogFormat};
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// The service config file.
+    #[arg(long, env = "SLUICE_CONFIG", default_value = "sluice.yaml")]
+    config: PathBuf,
+    /// GeoIP database directory (overrides pipelines.geoip_dir).
+    #[arg(long, env = "SLUICE_GEOIP_DIR")]
+    geoip_dir: Option<PathBuf>,
+    /// uap-core regexes.yaml (overrides pipelines.user_agent_regexes).
+    #[arg(long, env = "SLUICE_USER_AGENT_REGEXES")]
+    user_agent_regexes: Option<PathBuf>,
+}
+
+pub fn run(args: RunArgs, cli_format: LogFormat, level_given: bool) -> ExitCode {
+    let config = match Config::load(&args.config) {
+        Ok(c) => c,
+        Err(e) => {
+            logging::init(cli_format, None);
+            eprintln!("error: {e:#}");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    if !level_given {
+        // The command line wins; otherwise the config's format.
+        let format = if cli_format == LogFormat::Text {
+            config.log.format
+        } else {
+            cli_format
+        };
+        logging::init(format, None);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let opts = RunOptions {
+        geoip_dir: args.geoip_dir,
+        user_agent_regexes: args.user_agent_regexes,
+        metrics_bound: None,
+    };
+    match runtime.block_on(app::run(config, opts, crate::shutdown::signal())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            error!("{e:#}");
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
