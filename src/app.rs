@@ -13,11 +13,11 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context as _};
+use anyhow::{Context as _, bail};
 use arc_swap::ArcSwap;
 use chrono_tz::Tz;
 use prometheus::core::Collector;
@@ -76,10 +76,14 @@ pub fn compile_options(config: &Config, opts: &RunOptions) -> CompileOptions {
 /// the routes, index patterns, templates, and that clients can be built
 /// (certificate and secret files readable). No network.
 pub fn check(config: &Config, opts: &RunOptions) -> anyhow::Result<(PipelineSet, Router, Vec<templates::Template>)> {
-    let set = PipelineSet::load_dir(&config.pipelines.dir, &compile_options(config, opts)).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let set = PipelineSet::load_dir(&config.pipelines.dir, &compile_options(config, opts))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let router = Router::new(&config.routes).map_err(anyhow::Error::msg)?;
     router.check_pipelines(&set).map_err(anyhow::Error::msg)?;
-    let templates = match (&config.elasticsearch.templates_dir, config.elasticsearch.install_templates) {
+    let templates = match (
+        &config.elasticsearch.templates_dir,
+        config.elasticsearch.install_templates,
+    ) {
         (Some(dir), true) => templates::load(dir)?,
         _ => Vec::new(),
     };

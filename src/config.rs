@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::logging::LogFormat;
@@ -651,7 +651,11 @@ impl ByteSize {
             "mib" | "m" => 1024 * 1024,
             "gb" => 1000 * 1000 * 1000,
             "gib" | "g" => 1024 * 1024 * 1024,
-            other => return Err(format!("unknown byte unit `{other}` in `{s}` (use B, KiB, MiB, GiB, KB, MB, GB)")),
+            other => {
+                return Err(format!(
+                    "unknown byte unit `{other}` in `{s}` (use B, KiB, MiB, GiB, KB, MB, GB)"
+                ));
+            }
         };
         n.checked_mul(mult)
             .map(ByteSize)
@@ -685,10 +689,14 @@ impl Config {
     /// validates everything that needs no network. Relative paths are made
     /// relative to the config file's directory.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
         let env: Vec<(String, String)> = std::env::vars().collect();
         let mut config = Self::parse(&text, &env).with_context(|| format!("invalid config file {}", path.display()))?;
-        let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let base = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         config.resolve_paths(base);
         config
             .validate()
@@ -746,15 +754,18 @@ impl Config {
             bail!("elasticsearch.urls is empty");
         }
         for u in &self.elasticsearch.urls {
-            let parsed = url::Url::parse(u).map_err(|e| anyhow::anyhow!("elasticsearch.urls: `{u}` is not a URL: {e}"))?;
+            let parsed =
+                url::Url::parse(u).map_err(|e| anyhow::anyhow!("elasticsearch.urls: `{u}` is not a URL: {e}"))?;
             if !matches!(parsed.scheme(), "http" | "https") {
                 bail!("elasticsearch.urls: `{u}` must be http or https");
             }
         }
-        self.elasticsearch
-            .timezone
-            .parse::<chrono_tz::Tz>()
-            .map_err(|_| anyhow::anyhow!("elasticsearch.timezone: unknown timezone `{}` (use an IANA name such as UTC or Asia/Shanghai)", self.elasticsearch.timezone))?;
+        self.elasticsearch.timezone.parse::<chrono_tz::Tz>().map_err(|_| {
+            anyhow::anyhow!(
+                "elasticsearch.timezone: unknown timezone `{}` (use an IANA name such as UTC or Asia/Shanghai)",
+                self.elasticsearch.timezone
+            )
+        })?;
         if let IdConfig::Fingerprint { fields } = &self.elasticsearch.id {
             if fields.is_empty() {
                 bail!("elasticsearch.id.fields: list at least one field to fingerprint");
@@ -782,7 +793,9 @@ impl Config {
             bail!("offsets.commit_interval must be above 0");
         }
         if self.offsets.max_in_flight_bytes.0 < self.pipelines.max_record_bytes.0 {
-            bail!("offsets.max_in_flight_bytes must be at least pipelines.max_record_bytes, or a large record could never be taken");
+            bail!(
+                "offsets.max_in_flight_bytes must be at least pipelines.max_record_bytes, or a large record could never be taken"
+            );
         }
         let es = &self.elasticsearch;
         let auth_count = [
@@ -799,15 +812,24 @@ impl Config {
         if es.client_cert_file.is_some() != es.client_key_file.is_some() {
             bail!("elasticsearch: client_cert_file and client_key_file go together");
         }
-        crate::secret::resolve(&es.password, &es.password_file, "elasticsearch.password").map_err(anyhow::Error::msg)?;
+        crate::secret::resolve(&es.password, &es.password_file, "elasticsearch.password")
+            .map_err(anyhow::Error::msg)?;
         crate::secret::resolve(&es.api_key, &es.api_key_file, "elasticsearch.api_key").map_err(anyhow::Error::msg)?;
         crate::secret::resolve(&es.bearer_token, &es.bearer_token_file, "elasticsearch.bearer_token")
             .map_err(anyhow::Error::msg)?;
         let sec = &self.kafka.security;
-        crate::secret::resolve(&sec.sasl_password, &sec.sasl_password_file, "kafka.security.sasl_password")
-            .map_err(anyhow::Error::msg)?;
-        crate::secret::resolve(&sec.ssl_key_password, &sec.ssl_key_password_file, "kafka.security.ssl_key_password")
-            .map_err(anyhow::Error::msg)?;
+        crate::secret::resolve(
+            &sec.sasl_password,
+            &sec.sasl_password_file,
+            "kafka.security.sasl_password",
+        )
+        .map_err(anyhow::Error::msg)?;
+        crate::secret::resolve(
+            &sec.ssl_key_password,
+            &sec.ssl_key_password_file,
+            "kafka.security.ssl_key_password",
+        )
+        .map_err(anyhow::Error::msg)?;
         if self.shutdown.grace_period.is_zero() {
             bail!("shutdown.grace_period must be above 0");
         }
@@ -832,11 +854,15 @@ fn apply_env_overrides(root: &mut serde_yaml::Value, env: &[(String, String)]) -
     // Deterministic order: parents before children.
     vars.sort();
     for (name, raw) in vars {
-        let path: Vec<String> = name["SLUICE_".len()..].split("__").map(|s| s.to_ascii_lowercase()).collect();
+        let path: Vec<String> = name["SLUICE_".len()..]
+            .split("__")
+            .map(|s| s.to_ascii_lowercase())
+            .collect();
         if path.iter().any(String::is_empty) {
             bail!("environment variable {name}: empty key segment");
         }
-        let value: serde_yaml::Value = serde_yaml::from_str(raw).unwrap_or_else(|_| serde_yaml::Value::String(raw.clone()));
+        let value: serde_yaml::Value =
+            serde_yaml::from_str(raw).unwrap_or_else(|_| serde_yaml::Value::String(raw.clone()));
         // An empty string parses as null; an empty string is what the user
         // wrote.
         let value = if raw.is_empty() {

@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use tracing::{error, warn};
 
 use crate::config::RetryConfig;
-use crate::elasticsearch::bulk_request::{encode, IndexItem};
+use crate::elasticsearch::bulk_request::{IndexItem, encode};
 use crate::elasticsearch::index_name::IndexPattern;
 use crate::elasticsearch::retry::Backoff;
 use crate::metrics::Metrics;

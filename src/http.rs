@@ -3,15 +3,15 @@
 //! Elasticsearch reachable, no stalled partition).
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use axum::Router;
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use axum::Router;
 use serde_json::json;
 
 use crate::metrics::Metrics;
@@ -56,7 +56,10 @@ impl Health {
 
 async fn metrics(State(h): State<Health>) -> impl IntoResponse {
     h.metrics.refresh(&h.offsets, h.stall_timeout);
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], h.metrics.render())
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        h.metrics.render(),
+    )
 }
 
 async fn healthz() -> impl IntoResponse {
@@ -68,7 +71,10 @@ async fn readyz(State(h): State<Health>) -> impl IntoResponse {
     if problems.is_empty() {
         (StatusCode::OK, axum::Json(json!({"ready": true})))
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({"ready": false, "problems": problems})))
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({"ready": false, "problems": problems})),
+        )
     }
 }
 

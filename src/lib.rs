@@ -7,6 +7,7 @@ pub mod config;
 pub mod dead_letter;
 pub mod document;
 pub mod elasticsearch;
+pub mod generator;
 pub mod http;
 pub mod kafka;
 pub mod logging;

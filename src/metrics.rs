@@ -10,8 +10,8 @@ use arc_swap::ArcSwap;
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 use crate::offsets::Offsets;
@@ -116,15 +116,20 @@ impl Metrics {
                 "sluice_es_bulk_request_duration_seconds",
                 "Elasticsearch bulk request latency, by outcome.",
             )
-            .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0]),
+            .buckets(vec![
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+            ]),
             &["outcome"],
         )
         .expect("static metric definition is valid");
         r.register(Box::new(bulk_duration.clone()))
             .expect("each metric is registered once");
         let bulk_docs = Histogram::with_opts(
-            HistogramOpts::new("sluice_es_bulk_request_docs", "Documents per Elasticsearch bulk request.")
-                .buckets(vec![1.0, 10.0, 50.0, 100.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0]),
+            HistogramOpts::new(
+                "sluice_es_bulk_request_docs",
+                "Documents per Elasticsearch bulk request.",
+            )
+            .buckets(vec![1.0, 10.0, 50.0, 100.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0]),
         )
         .expect("static metric definition is valid");
         r.register(Box::new(bulk_docs.clone()))
@@ -133,7 +138,12 @@ impl Metrics {
             .expect("each metric is registered once");
 
         Arc::new(Metrics {
-            records_consumed: counter(&r, "sluice_records_consumed_total", "Records read from Kafka.", &["topic"]),
+            records_consumed: counter(
+                &r,
+                "sluice_records_consumed_total",
+                "Records read from Kafka.",
+                &["topic"],
+            ),
             records_processed: counter(
                 &r,
                 "sluice_records_processed_total",
@@ -158,8 +168,7 @@ impl Metrics {
                     "Failed deliveries to the dead-letter topic (each is retried).",
                 )
                 .expect("static metric definition is valid");
-                r.register(Box::new(c.clone()))
-                    .expect("each metric is registered once");
+                r.register(Box::new(c.clone())).expect("each metric is registered once");
                 c
             },
             docs: counter(
@@ -198,7 +207,12 @@ impl Metrics {
                 "sluice_es_up",
                 "1 if the last Elasticsearch request got an HTTP answer, else 0.",
             ),
-            commits: counter(&r, "sluice_kafka_commits_total", "Offset commits by result.", &["result"]),
+            commits: counter(
+                &r,
+                "sluice_kafka_commits_total",
+                "Offset commits by result.",
+                &["result"],
+            ),
             in_flight_bytes: gauge(
                 &r,
                 "sluice_in_flight_bytes",
@@ -209,8 +223,17 @@ impl Metrics {
                 "sluice_consumer_paused",
                 "1 while consumption is paused by backpressure.",
             ),
-            rebalances: counter(&r, "sluice_kafka_rebalances_total", "Rebalance events by kind.", &["kind"]),
-            assigned_partitions: gauge(&r, "sluice_kafka_assigned_partitions", "Partitions assigned to this consumer."),
+            rebalances: counter(
+                &r,
+                "sluice_kafka_rebalances_total",
+                "Rebalance events by kind.",
+                &["kind"],
+            ),
+            assigned_partitions: gauge(
+                &r,
+                "sluice_kafka_assigned_partitions",
+                "Partitions assigned to this consumer.",
+            ),
             committed_offset: gauge_vec(
                 &r,
                 "sluice_kafka_committed_offset",
@@ -247,7 +270,12 @@ impl Metrics {
                 "Records of the partition waiting for acknowledgement.",
                 &["topic", "partition"],
             ),
-            kafka_errors: counter(&r, "sluice_kafka_errors_total", "Kafka client errors by kind.", &["kind"]),
+            kafka_errors: counter(
+                &r,
+                "sluice_kafka_errors_total",
+                "Kafka client errors by kind.",
+                &["kind"],
+            ),
             reloads: counter(
                 &r,
                 "sluice_pipeline_reloads_total",
@@ -368,10 +396,7 @@ impl ProcessorCollector {
             )
             .expect(valid),
             IntCounterVec::new(
-                Opts::new(
-                    "sluice_processor_failures_total",
-                    "Processor failures, handled or not.",
-                ),
+                Opts::new("sluice_processor_failures_total", "Processor failures, handled or not."),
                 PROCESSOR_LABELS,
             )
             .expect(valid),

@@ -20,9 +20,9 @@ use tracing::debug;
 use crate::config::{MissingTimestampPolicy, OpType, PipelineFailurePolicy};
 use crate::dead_letter::{DeadLetter, Original};
 use crate::document::Document;
-use crate::elasticsearch::bulk_request::{encode, IndexItem};
+use crate::elasticsearch::bulk_request::{IndexItem, encode};
 use crate::elasticsearch::doc_id::IdStrategy;
-use crate::elasticsearch::index_name::{document_timestamp, IndexNameError};
+use crate::elasticsearch::index_name::{IndexNameError, document_timestamp};
 use crate::metrics::Metrics;
 use crate::offsets::{Offsets, RecordId};
 use crate::pipeline::{PipelineSet, Processed};
@@ -179,7 +179,7 @@ impl Stage {
                 Ok(ts) => Some(ts),
                 Err(e) => match self.missing_timestamp {
                     MissingTimestampPolicy::DeadLetter => {
-                        return self.dead_letter(rec, "missing_timestamp", e.to_string(), Some(&route.pipeline))
+                        return self.dead_letter(rec, "missing_timestamp", e.to_string(), Some(&route.pipeline));
                     }
                     MissingTimestampPolicy::KafkaTimestamp => Some(self.timestamp_from_kafka(&rec, &mut doc, &e)),
                 },
@@ -228,8 +228,10 @@ impl Stage {
             .fixed_offset();
         if let Some(bad) = doc.source.remove("@timestamp") {
             // Keep what was there so nothing is silently lost.
-            doc.source
-                .insert("event".to_owned(), merge_event_original_ts(doc.source.get("event"), bad));
+            doc.source.insert(
+                "event".to_owned(),
+                merge_event_original_ts(doc.source.get("event"), bad),
+            );
         }
         doc.source.insert(
             "@timestamp".to_owned(),
@@ -240,7 +242,13 @@ impl Stage {
         ts
     }
 
-    fn dead_letter(&self, rec: SourceRecord, kind: &'static str, reason: String, pipeline: Option<&Arc<str>>) -> Disposition {
+    fn dead_letter(
+        &self,
+        rec: SourceRecord,
+        kind: &'static str,
+        reason: String,
+        pipeline: Option<&Arc<str>>,
+    ) -> Disposition {
         let dl = DeadLetter {
             record: rec.id,
             original: rec.original,
@@ -370,13 +378,19 @@ mod tests {
     fn indexes_with_kafka_ids_and_daily_index() {
         let mut h = harness(
             ROUTES,
-            &[("p", "processors:\n  - set: { field: '@timestamp', value: '2024-05-06T07:08:09Z' }\n")],
+            &[(
+                "p",
+                "processors:\n  - set: { field: '@timestamp', value: '2024-05-06T07:08:09Z' }\n",
+            )],
             MissingTimestampPolicy::KafkaTimestamp,
         );
         assert_eq!(h.stage.handle(record(&h, 7, b"hello")), Disposition::Indexed);
         let item = h.es.try_recv().unwrap();
         let text = String::from_utf8(item.lines.to_vec()).unwrap();
-        assert!(text.starts_with("{\"index\":{\"_index\":\"logs-2024.05.06\",\"_id\":\"logs-0-7\"}}\n"), "{text}");
+        assert!(
+            text.starts_with("{\"index\":{\"_index\":\"logs-2024.05.06\",\"_id\":\"logs-0-7\"}}\n"),
+            "{text}"
+        );
         assert!(text.contains("\"message\":\"hello\""));
         assert!(!text.contains("_ingest"), "ingest metadata never reaches _source");
     }

@@ -23,7 +23,8 @@ impl Secret {
     /// Reads a secret from a file, dropping one trailing newline (files
     /// written by `echo` or Kubernetes secrets usually end with one).
     pub fn from_file(path: &Path) -> Result<Self, String> {
-        let mut s = std::fs::read_to_string(path).map_err(|e| format!("cannot read secret file {}: {e}", path.display()))?;
+        let mut s =
+            std::fs::read_to_string(path).map_err(|e| format!("cannot read secret file {}: {e}", path.display()))?;
         if s.ends_with('\n') {
             s.pop();
             if s.ends_with('\r') {
@@ -63,7 +64,11 @@ impl Serialize for Secret {
 }
 
 /// Resolves a secret given inline or as a file; both at once is an error.
-pub fn resolve(inline: &Option<Secret>, file: &Option<std::path::PathBuf>, name: &str) -> Result<Option<Secret>, String> {
+pub fn resolve(
+    inline: &Option<Secret>,
+    file: &Option<std::path::PathBuf>,
+    name: &str,
+) -> Result<Option<Secret>, String> {
     match (inline, file) {
         (Some(_), Some(_)) => Err(format!("`{name}` and `{name}_file` are both set; use one")),
         (Some(s), None) => Ok(Some(s.clone())),
@@ -91,6 +96,9 @@ mod tests {
         std::fs::write(&f, "s3cret\n").unwrap();
         assert_eq!(Secret::from_file(&f).unwrap().expose(), "s3cret");
         assert!(resolve(&Some(Secret::new("a")), &Some(f.clone()), "password").is_err());
-        assert_eq!(resolve(&None, &Some(f), "password").unwrap().unwrap().expose(), "s3cret");
+        assert_eq!(
+            resolve(&None, &Some(f), "password").unwrap().unwrap().expose(),
+            "s3cret"
+        );
     }
 }

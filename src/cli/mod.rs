@@ -1,6 +1,7 @@
 //! Command-line interface: argument parsing here, one module per command.
 //! `main` only calls [`main`].
 
+mod generate;
 mod pipeline_test;
 mod run;
 
@@ -44,6 +45,8 @@ enum Command {
     /// Work with pipelines.
     #[command(subcommand)]
     Pipeline(PipelineCommand),
+    /// Write realistic sample logs to Kafka or a file.
+    Generate(generate::GenerateArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -105,6 +108,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::run(args, cli.log_format, cli.log_level.is_some()),
         Command::Check(args) => check(&args),
         Command::Pipeline(PipelineCommand::Test(args)) => pipeline_test::run(&args),
+        Command::Generate(args) => generate::run(args),
     }
 }
 

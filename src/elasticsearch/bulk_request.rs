@@ -125,7 +125,10 @@ mod tests {
     #[test]
     fn no_id_means_no_id_key() {
         let out = encode(OpType::Index, "i", None, Some("r"), &Map::new()).unwrap();
-        assert_eq!(String::from_utf8(out).unwrap(), "{\"index\":{\"_index\":\"i\",\"routing\":\"r\"}}\n{}\n");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "{\"index\":{\"_index\":\"i\",\"routing\":\"r\"}}\n{}\n"
+        );
     }
 
     #[test]

@@ -2,10 +2,10 @@
 //! reject. A 200 response can still carry per-item failures
 //! (`"errors": true`), so every item is inspected.
 
-use serde::de::IgnoredAny;
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 
-use super::retry::{classify_item, ItemClass};
+use super::retry::{ItemClass, classify_item};
 
 /// The outcome of one bulk item.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -170,7 +170,10 @@ mod tests {
     fn conflict_on_create_is_a_duplicate_not_an_error() {
         let body = br#"{"errors":true,"items":[{"create":{"status":409,"error":{"type":"version_conflict_engine_exception","reason":"document already exists"}}}]}"#;
         assert_eq!(parse(body, 1, true).unwrap(), vec![ItemOutcome::Duplicate]);
-        assert!(matches!(parse(body, 1, false).unwrap()[0], ItemOutcome::Reject { status: 409, .. }));
+        assert!(matches!(
+            parse(body, 1, false).unwrap()[0],
+            ItemOutcome::Reject { status: 409, .. }
+        ));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use bytes::Bytes;
 use elasticsearch::auth::{ClientCertificate, Credentials};
 use elasticsearch::cert::{Certificate, CertificateValidation};
-use elasticsearch::http::headers::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE};
+use elasticsearch::http::headers::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderValue};
 use elasticsearch::http::transport::{MultiNodeConnectionPool, SingleNodeConnectionPool, Transport, TransportBuilder};
 use elasticsearch::http::{Method, Url};
 use serde_json::Value;
@@ -65,7 +65,9 @@ impl EsClient {
 
         if let (Some(cert), Some(key)) = (&c.client_cert_file, &c.client_key_file) {
             let mut pem = std::fs::read(key).with_context(|| format!("cannot read client key {}", key.display()))?;
-            pem.extend(std::fs::read(cert).with_context(|| format!("cannot read client certificate {}", cert.display()))?);
+            pem.extend(
+                std::fs::read(cert).with_context(|| format!("cannot read client certificate {}", cert.display()))?,
+            );
             builder = builder.auth(Credentials::Certificate(ClientCertificate::Pem(pem)));
             // The transport takes one credential; with a client certificate,
             // any other auth goes in a default header.
@@ -77,7 +79,8 @@ impl EsClient {
         }
         if let Some(ca) = &c.ca_file {
             let pem = std::fs::read(ca).with_context(|| format!("cannot read CA file {}", ca.display()))?;
-            let cert = Certificate::from_pem(&pem).with_context(|| format!("invalid PEM in CA file {}", ca.display()))?;
+            let cert =
+                Certificate::from_pem(&pem).with_context(|| format!("invalid PEM in CA file {}", ca.display()))?;
             builder = builder.cert_validation(CertificateValidation::Full(cert));
         }
         let transport = builder.build().context("cannot build the Elasticsearch client")?;
@@ -88,7 +91,13 @@ impl EsClient {
         })
     }
 
-    async fn send(&self, method: Method, path: &str, headers: HeaderMap, body: Option<Bytes>) -> Result<Reply, elasticsearch::Error> {
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        headers: HeaderMap,
+        body: Option<Bytes>,
+    ) -> Result<Reply, elasticsearch::Error> {
         let response = self
             .transport
             .send(method, path, headers, None::<&()>, body, Some(self.timeout))
@@ -117,13 +126,17 @@ impl EsClient {
         if body.gzip {
             headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         }
-        self.send(Method::Post, "/_bulk", headers, Some(body.bytes.clone())).await
+        self.send(Method::Post, "/_bulk", headers, Some(body.bytes.clone()))
+            .await
     }
 
     /// `PUT /_index_template/<name>`.
     pub async fn put_index_template(&self, name: &str, template: &Value) -> Result<(), String> {
         let body = Bytes::from(serde_json::to_vec(template).map_err(|e| e.to_string())?);
-        let path = format!("/_index_template/{}", percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC));
+        let path = format!(
+            "/_index_template/{}",
+            percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC)
+        );
         let reply = self
             .send(Method::Put, &path, HeaderMap::new(), Some(body))
             .await

@@ -91,7 +91,10 @@ mod tests {
     fn kafka_ids_ignore_the_epoch() {
         let mut other_epoch = rid(42);
         other_epoch.epoch = 1;
-        assert_eq!(IdStrategy::Kafka.id_for(&rid(42), &Document::default()).unwrap(), "nginx-3-42");
+        assert_eq!(
+            IdStrategy::Kafka.id_for(&rid(42), &Document::default()).unwrap(),
+            "nginx-3-42"
+        );
         assert_eq!(kafka_id(&other_epoch), "nginx-3-42");
     }
 

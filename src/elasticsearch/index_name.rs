@@ -72,7 +72,9 @@ impl IndexPattern {
                 .ok_or_else(|| format!("index pattern `{src}` has an unterminated `%{{`"))?;
             let inner = &after[..end];
             if let Some(fmt) = inner.strip_prefix('+') {
-                parts.push(Part::Date(compile_date(fmt).map_err(|e| format!("index pattern `{src}`: {e}"))?));
+                parts.push(Part::Date(
+                    compile_date(fmt).map_err(|e| format!("index pattern `{src}`: {e}"))?,
+                ));
             } else {
                 let field = inner.trim_start_matches('[').trim_end_matches(']').replace("][", ".");
                 parts.push(Part::Field(
@@ -99,7 +101,9 @@ impl IndexPattern {
         }
         if let Some(Part::Literal(first)) = parts.first() {
             if first.starts_with(['-', '_', '+', '.']) {
-                return Err(format!("index pattern `{src}`: an index name cannot start with `-`, `_`, `+` or `.`"));
+                return Err(format!(
+                    "index pattern `{src}`: an index name cannot start with `-`, `_`, `+` or `.`"
+                ));
             }
         }
         Ok(IndexPattern {
@@ -177,7 +181,7 @@ fn compile_date(fmt: &str) -> Result<Vec<DatePart>, String> {
                 return Err(format!(
                     "date format `{fmt}`: `{}` is not supported in index names (use yyyy, yy, MM, M, dd, d, HH, H)",
                     c.to_string().repeat(n)
-                ))
+                ));
             }
             (c, n) => DatePart::Literal(c.to_string().repeat(n)),
         };
@@ -269,7 +273,10 @@ mod tests {
     #[test]
     fn epoch_millis_and_bad_timestamps() {
         let d = doc(json!({"@timestamp": 1_700_000_000_000_i64}));
-        assert_eq!(document_timestamp(&d).unwrap().to_rfc3339(), "2023-11-14T22:13:20+00:00");
+        assert_eq!(
+            document_timestamp(&d).unwrap().to_rfc3339(),
+            "2023-11-14T22:13:20+00:00"
+        );
         assert_eq!(
             document_timestamp(&doc(json!({}))).unwrap_err(),
             IndexNameError::MissingTimestamp

@@ -126,8 +126,14 @@ mod tests {
     #[test]
     fn item_statuses() {
         assert_eq!(classify_item(201, "", false), ItemClass::Indexed);
-        assert_eq!(classify_item(409, "version_conflict_engine_exception", true), ItemClass::Duplicate);
-        assert_eq!(classify_item(409, "version_conflict_engine_exception", false), ItemClass::Reject);
+        assert_eq!(
+            classify_item(409, "version_conflict_engine_exception", true),
+            ItemClass::Duplicate
+        );
+        assert_eq!(
+            classify_item(409, "version_conflict_engine_exception", false),
+            ItemClass::Reject
+        );
         assert_eq!(classify_item(429, "", false), ItemClass::Retry("item_429"));
         assert_eq!(
             classify_item(400, "es_rejected_execution_exception", false),

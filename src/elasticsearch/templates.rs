@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 use serde_json::Value;
 use tracing::info;
 
@@ -34,10 +34,14 @@ pub fn load(dir: &Path) -> anyhow::Result<Vec<Template>> {
     let mut out = Vec::new();
     for file in files {
         let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
-        let body: Value = serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", file.display()))?;
+        let body: Value =
+            serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", file.display()))?;
         let patterns = body.get("index_patterns").and_then(Value::as_array);
         if patterns.is_none_or(|p| p.is_empty()) {
-            bail!("{}: an index template needs a non-empty `index_patterns` list", file.display());
+            bail!(
+                "{}: an index template needs a non-empty `index_patterns` list",
+                file.display()
+            );
         }
         if body.get("template").is_some_and(|t| !t.is_object()) {
             bail!("{}: `template` must be an object", file.display());

@@ -16,10 +16,10 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tracing::{debug, error, warn};
 
-use super::bulk_request::{build_body, IndexItem};
+use super::bulk_request::{IndexItem, build_body};
 use super::bulk_response::{self, ItemOutcome};
-use super::client::{excerpt, EsClient};
-use super::retry::{classify_status, Backoff, RequestClass};
+use super::client::{EsClient, excerpt};
+use super::retry::{Backoff, RequestClass, classify_status};
 use crate::config::{BulkConfig, RetryConfig};
 use crate::dead_letter::DeadLetter;
 use crate::metrics::Metrics;
@@ -117,7 +117,10 @@ impl Writer {
                         }
                     }
                 };
-                self.metrics.bulk_bytes.with_label_values(&["raw"]).inc_by(body.raw_len as u64);
+                self.metrics
+                    .bulk_bytes
+                    .with_label_values(&["raw"])
+                    .inc_by(body.raw_len as u64);
                 self.metrics
                     .bulk_bytes
                     .with_label_values(&["wire"])
@@ -130,7 +133,8 @@ impl Writer {
                     Err(e) => {
                         self.metrics.es_up.set(0);
                         self.observe(elapsed, "error");
-                        self.wait_retry(&mut backoff, "connection", pending.len(), &e.to_string()).await;
+                        self.wait_retry(&mut backoff, "connection", pending.len(), &e.to_string())
+                            .await;
                         continue;
                     }
                 };
@@ -146,12 +150,18 @@ impl Writer {
                     RequestClass::Split => {
                         self.observe(elapsed, "split");
                         if pending.len() == 1 {
-                            let reason = format!("document is too large for Elasticsearch (HTTP 413, {} bytes)", body.raw_len);
+                            let reason = format!(
+                                "document is too large for Elasticsearch (HTTP 413, {} bytes)",
+                                body.raw_len
+                            );
                             self.reject_all(pending, "es_request_too_large", &reason).await;
                             return;
                         }
                         let second = pending.split_off(pending.len() / 2);
-                        warn!(docs = pending.len() + second.len(), "bulk request too large (HTTP 413); splitting it");
+                        warn!(
+                            docs = pending.len() + second.len(),
+                            "bulk request too large (HTTP 413); splitting it"
+                        );
                         Arc::clone(&self).send(pending).await;
                         Arc::clone(&self).send(second).await;
                         return;
@@ -214,15 +224,23 @@ impl Writer {
                 }
                 pending = retry;
                 if !pending.is_empty() {
-                    self.wait_retry(&mut backoff, retry_reason, pending.len(), "bulk items rejected temporarily")
-                        .await;
+                    self.wait_retry(
+                        &mut backoff,
+                        retry_reason,
+                        pending.len(),
+                        "bulk items rejected temporarily",
+                    )
+                    .await;
                 }
             }
         })
     }
 
     fn observe(&self, seconds: f64, outcome: &str) {
-        self.metrics.bulk_duration.with_label_values(&[outcome]).observe(seconds);
+        self.metrics
+            .bulk_duration
+            .with_label_values(&[outcome])
+            .observe(seconds);
         self.metrics.bulk_requests.with_label_values(&[outcome]).inc();
     }
 

@@ -35,7 +35,11 @@ fn base(k: &KafkaConfig) -> Result<ClientConfig, String> {
     if let Some(p) = &s.ssl_key_location {
         c.set("ssl.key.location", path(p));
     }
-    if let Some(pw) = secret::resolve(&s.ssl_key_password, &s.ssl_key_password_file, "kafka.security.ssl_key_password")? {
+    if let Some(pw) = secret::resolve(
+        &s.ssl_key_password,
+        &s.ssl_key_password_file,
+        "kafka.security.ssl_key_password",
+    )? {
         c.set("ssl.key.password", pw.expose());
     }
     Ok(c)

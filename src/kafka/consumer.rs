@@ -12,24 +12,24 @@
 //! never makes the consumer leave its group.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use rdkafka::ClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::statistics::Statistics;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
-use rdkafka::ClientContext;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use crate::dead_letter::Original;
 use crate::metrics::Metrics;
 use crate::offsets::{Offsets, Partition, RecordId};
-use crate::processing::{worker_for, SourceRecord};
+use crate::processing::{SourceRecord, worker_for};
 
 /// librdkafka callbacks: statistics, errors and rebalances.
 pub struct Context {
@@ -45,7 +45,12 @@ pub struct Context {
 
 impl Context {
     /// A context sharing the offsets registry and metrics.
-    pub fn new(offsets: Arc<Offsets>, metrics: Arc<Metrics>, revoke_timeout: Duration, assigned: Arc<AtomicBool>) -> Self {
+    pub fn new(
+        offsets: Arc<Offsets>,
+        metrics: Arc<Metrics>,
+        revoke_timeout: Duration,
+        assigned: Arc<AtomicBool>,
+    ) -> Self {
         Context {
             offsets,
             metrics,
@@ -78,7 +83,12 @@ impl Context {
             std::thread::sleep(Duration::from_millis(20));
             waiting = self.offsets.in_flight_of(&parts);
         }
-        let committed = commit(consumer, &self.offsets, &self.metrics, self.offsets.commit_candidates_for(&parts));
+        let committed = commit(
+            consumer,
+            &self.offsets,
+            &self.metrics,
+            self.offsets.commit_candidates_for(&parts),
+        );
         for p in &parts {
             self.offsets.revoke(p);
         }
@@ -147,7 +157,12 @@ impl ConsumerContext for Context {
 
 /// Commits the given offsets synchronously; returns how many partitions
 /// were committed.
-fn commit(consumer: &BaseConsumer<Context>, offsets: &Offsets, metrics: &Metrics, candidates: Vec<(Partition, i64)>) -> usize {
+fn commit(
+    consumer: &BaseConsumer<Context>,
+    offsets: &Offsets,
+    metrics: &Metrics,
+    candidates: Vec<(Partition, i64)>,
+) -> usize {
     if candidates.is_empty() {
         return 0;
     }
@@ -258,7 +273,10 @@ impl ConsumerStage {
                 }
                 Some(Ok(m)) => {
                     if let Some(rec) = to_record(&m, &mut topics, &offsets) {
-                        metrics.records_consumed.with_label_values(&[&rec.id.partition.topic]).inc();
+                        metrics
+                            .records_consumed
+                            .with_label_values(&[&rec.id.partition.topic])
+                            .inc();
                         stash_bytes += rec.original.payload.len();
                         stash.push_back(rec);
                     }
@@ -341,7 +359,11 @@ fn set_paused(consumer: &BaseConsumer<Context>, pause: bool) {
     }
 }
 
-fn to_record(m: &BorrowedMessage<'_>, topics: &mut HashMap<String, Arc<str>>, offsets: &Offsets) -> Option<SourceRecord> {
+fn to_record(
+    m: &BorrowedMessage<'_>,
+    topics: &mut HashMap<String, Arc<str>>,
+    offsets: &Offsets,
+) -> Option<SourceRecord> {
     let topic = match topics.get(m.topic()) {
         Some(t) => Arc::clone(t),
         None => {

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-pub use tracker::{kafka_commit_offset, PartitionTracker, RegisterError};
+pub use tracker::{PartitionTracker, RegisterError, kafka_commit_offset};
 
 /// A topic partition.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
