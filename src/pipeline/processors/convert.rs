@@ -262,7 +262,11 @@ mod tests {
         assert_eq!(conv("integer", json!("+7")), Ok(json!(7)));
         assert_eq!(conv("integer", json!("-2147483648")), Ok(json!(i32::MIN)));
         assert_eq!(conv("integer", json!(12)), Ok(json!(12)));
-        assert!(conv("integer", json!("2147483648")).unwrap_err().contains("unable to convert `2147483648` to integer"));
+        assert!(
+            conv("integer", json!("2147483648"))
+                .unwrap_err()
+                .contains("unable to convert `2147483648` to integer")
+        );
         assert!(conv("integer", json!(" 1")).is_err());
         assert!(conv("integer", json!("1.0")).is_err());
         assert!(conv("integer", json!(1.0)).is_err());
@@ -290,7 +294,7 @@ mod tests {
     #[test]
     fn floats_and_doubles() {
         assert_eq!(conv("float", json!("0.1")), Ok(json!(0.1)));
-        assert_eq!(conv("float", json!("3.141592653589793")), Ok(json!(3.1415927)));
+        assert_eq!(conv("float", json!("1.234567890123")), Ok(json!(1.2345679)));
         assert_eq!(conv("float", json!(" 2.5f ")), Ok(json!(2.5)));
         assert_eq!(conv("float", json!(7)), Ok(json!(7.0)));
         assert!(conv("float", json!("1e39")).is_err());
@@ -315,7 +319,11 @@ mod tests {
         assert_eq!(conv("ip", json!("10.0.0.1")), Ok(json!("10.0.0.1")));
         assert_eq!(conv("ip", json!("2001:db8::1")), Ok(json!("2001:db8::1")));
         assert_eq!(conv("ip", json!("::ffff:1.2.3.4")), Ok(json!("::ffff:1.2.3.4")));
-        assert!(conv("ip", json!("256.0.0.1")).unwrap_err().contains("not a valid IPv4/IPv6"));
+        assert!(
+            conv("ip", json!("256.0.0.1"))
+                .unwrap_err()
+                .contains("not a valid IPv4/IPv6")
+        );
         assert!(conv("ip", json!("01.2.3.4")).is_err());
         assert!(conv("ip", json!(167772161)).is_err());
     }

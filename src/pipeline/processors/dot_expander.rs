@@ -94,9 +94,7 @@ fn expand(map: &mut Map<String, Value>, key: &str, override_existing: bool) -> R
     };
     let mut current = map;
     for seg in parents {
-        let entry = current
-            .entry(seg)
-            .or_insert_with(|| Value::Object(Map::new()));
+        let entry = current.entry(seg).or_insert_with(|| Value::Object(Map::new()));
         current = match entry {
             Value::Object(m) => m,
             // Ruled out by the probe above.
@@ -177,7 +175,10 @@ mod tests {
 
     #[test]
     fn merges_into_existing_objects_and_appends_or_overrides() {
-        let out = run(p(json!({"field": "foo.bar"})), json!({"foo.bar": "v2", "foo": {"bar": "v1", "x": 1}}));
+        let out = run(
+            p(json!({"field": "foo.bar"})),
+            json!({"foo.bar": "v2", "foo": {"bar": "v1", "x": 1}}),
+        );
         assert_eq!(out, json!({"foo": {"bar": ["v1", "v2"], "x": 1}}));
         let out = run(
             p(json!({"field": "foo.bar"})),
@@ -205,14 +206,22 @@ mod tests {
             p(json!({"field": "*", "path": "json"})),
             json!({"json": {"http.status": 200, "plain": 1}, "top.level": 1}),
         );
-        assert_eq!(out, json!({"json": {"http": {"status": 200}, "plain": 1}, "top.level": 1}));
+        assert_eq!(
+            out,
+            json!({"json": {"http": {"status": 200}, "plain": 1}, "top.level": 1})
+        );
         assert!(run_err(p(json!({"field": "a.b", "path": "json"})), json!({})).contains("doesn't exist"));
         assert!(run_err(p(json!({"field": "a.b", "path": "json"})), json!({"json": "s"})).contains("not an object"));
     }
 
     #[test]
     fn rejects_bad_options() {
-        assert!(build(&json!({"field": "nodot"})).err().unwrap().contains("does not contain a dot"));
+        assert!(
+            build(&json!({"field": "nodot"}))
+                .err()
+                .unwrap()
+                .contains("does not contain a dot")
+        );
         assert!(build(&json!({"field": ".a"})).err().unwrap().contains("start or end"));
         assert!(build(&json!({"field": "a."})).is_err());
         assert!(build(&json!({"field": "a..b"})).is_err());

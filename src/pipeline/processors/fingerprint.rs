@@ -145,7 +145,9 @@ pub fn build(config: &Value) -> Result<Box<dyn Processor>, String> {
 fn java_cmp(a: &str, b: &str) -> Ordering {
     let diff = a.bytes().zip(b.bytes()).position(|(x, y)| x != y);
     match diff {
-        Some(i) if a.as_bytes().get(i).is_some_and(|&x| x >= 0xEE) && b.as_bytes().get(i).is_some_and(|&y| y >= 0xEE) => {
+        Some(i)
+            if a.as_bytes().get(i).is_some_and(|&x| x >= 0xEE) && b.as_bytes().get(i).is_some_and(|&y| y >= 0xEE) =>
+        {
             a.encode_utf16().cmp(b.encode_utf16())
         }
         _ => a.cmp(b),
@@ -290,9 +292,19 @@ impl Murmur3 {
         hi.copy_from_slice(&block[8..]);
         let (k1, k2) = (u64::from_le_bytes(lo), u64::from_le_bytes(hi));
         self.h1 ^= mix_k1(k1);
-        self.h1 = self.h1.rotate_left(27).wrapping_add(self.h2).wrapping_mul(5).wrapping_add(0x52dc_e729);
+        self.h1 = self
+            .h1
+            .rotate_left(27)
+            .wrapping_add(self.h2)
+            .wrapping_mul(5)
+            .wrapping_add(0x52dc_e729);
         self.h2 ^= mix_k2(k2);
-        self.h2 = self.h2.rotate_left(31).wrapping_add(self.h1).wrapping_mul(5).wrapping_add(0x3849_5ab5);
+        self.h2 = self
+            .h2
+            .rotate_left(31)
+            .wrapping_add(self.h1)
+            .wrapping_mul(5)
+            .wrapping_add(0x3849_5ab5);
     }
 
     fn update(&mut self, mut bytes: &[u8]) {
@@ -389,7 +401,10 @@ mod tests {
     #[test]
     fn matches_elasticsearch_vectors_for_salt_and_missing() {
         assert_eq!(
-            fp(json!({"fields": ["foo", "bar"]}), json!({"foo": "fooValue", "bar": "barValue"})),
+            fp(
+                json!({"fields": ["foo", "bar"]}),
+                json!({"foo": "fooValue", "bar": "barValue"})
+            ),
             json!("IgxzmZVknx4+Og/eUpvIlqH9PdI=")
         );
         assert_eq!(
@@ -397,8 +412,14 @@ mod tests {
             json!("rWTTCYvRPQAzKXydmKwyC+//dmM=")
         );
         let cfg = json!({"fields": ["foo", "bar", "baz"], "ignore_missing": true});
-        assert_eq!(fp(cfg.clone(), json!({"foo": "foo"})), json!("WoyqQDn9vALAGmScjA9Z2yg7sos="));
-        assert_eq!(fp(cfg.clone(), json!({"foo": "foo", "bar": "foo"})), json!("vjq2RyU5UA8vzeM5gIbfrOGir7w="));
+        assert_eq!(
+            fp(cfg.clone(), json!({"foo": "foo"})),
+            json!("WoyqQDn9vALAGmScjA9Z2yg7sos=")
+        );
+        assert_eq!(
+            fp(cfg.clone(), json!({"foo": "foo", "bar": "foo"})),
+            json!("vjq2RyU5UA8vzeM5gIbfrOGir7w=")
+        );
         assert_eq!(
             fp(cfg, json!({"foo": "foo", "bar": "foo", "baz": "foo"})),
             json!("2Ozd89kaee2AnbrjU8zB6QGn9Wo=")
@@ -495,7 +516,10 @@ mod tests {
         assert!(e.contains("missing field `b`"), "{e}");
         let e = run_err(build(&json!({"fields": ["a"]})).unwrap(), json!({"a": null}));
         assert!(e.contains("missing field `a`"), "{e}");
-        let out = run(build(&json!({"fields": ["a"], "ignore_missing": true})).unwrap(), json!({}));
+        let out = run(
+            build(&json!({"fields": ["a"], "ignore_missing": true})).unwrap(),
+            json!({}),
+        );
         assert!(out.get("fingerprint").is_none());
         let e = run_err(build(&json!({"fields": ["a"]})).unwrap(), json!({"a": u64::MAX}));
         assert!(e.contains("not supported"), "{e}");

@@ -211,7 +211,9 @@ mod tests {
     #[test]
     fn value_is_readable_by_templates() {
         let out = run(
-            p(json!({"field": "items", "processor": {"append": {"field": "names", "value": "{{_ingest._value.name}}"}}})),
+            p(
+                json!({"field": "items", "processor": {"append": {"field": "names", "value": "{{_ingest._value.name}}"}}}),
+            ),
             json!({"items": [{"name": "x"}, {"name": "y"}]}),
         );
         assert_eq!(out["names"], json!(["x", "y"]));
@@ -234,7 +236,8 @@ mod tests {
 
     #[test]
     fn nested_foreach_restores_outer_value() {
-        let inner = json!({"foreach": {"field": "_ingest._value", "processor": {"uppercase": {"field": "_ingest._value"}}}});
+        let inner =
+            json!({"foreach": {"field": "_ingest._value", "processor": {"uppercase": {"field": "_ingest._value"}}}});
         let (_, doc) = crate::pipeline::processors::test_util::try_run(
             p(json!({"field": "rows", "processor": inner})),
             json!({"rows": [["a", "b"], ["c"]]}),
@@ -261,7 +264,9 @@ mod tests {
 
     #[test]
     fn failure_propagates_with_nested_origin() {
-        let proc = p(json!({"field": "l", "processor": {"convert": {"field": "_ingest._value", "type": "integer", "tag": "conv"}}}));
+        let proc = p(
+            json!({"field": "l", "processor": {"convert": {"field": "_ingest._value", "type": "integer", "tag": "conv"}}}),
+        );
         let set = PipelineSet::empty();
         let mut ctx = ExecContext {
             pipelines: &set,
@@ -279,7 +284,9 @@ mod tests {
     #[test]
     fn nested_ignore_failure_and_on_failure_apply() {
         let out = run(
-            p(json!({"field": "l", "processor": {"convert": {"field": "_ingest._value", "type": "integer", "ignore_failure": true}}})),
+            p(
+                json!({"field": "l", "processor": {"convert": {"field": "_ingest._value", "type": "integer", "ignore_failure": true}}}),
+            ),
             json!({"l": ["1", "x"]}),
         );
         assert_eq!(out["l"], json!([1, "x"]));
@@ -314,7 +321,10 @@ mod tests {
         assert_eq!(run(p(ignore.clone()), json!({})), json!({}));
         assert_eq!(run(p(ignore), json!({"l": null})), json!({"l": null}));
         assert_eq!(
-            run(p(json!({"field": "l", "processor": {"uppercase": {"field": "_ingest._value"}}})), json!({"l": []}))["l"],
+            run(
+                p(json!({"field": "l", "processor": {"uppercase": {"field": "_ingest._value"}}})),
+                json!({"l": []})
+            )["l"],
             json!([])
         );
     }
@@ -331,7 +341,9 @@ mod tests {
         assert!(e.contains("processor"), "{e}");
         let e = foreach(json!({"field": "l", "processor": {"nope": {}}})).err().unwrap();
         assert!(e.contains("unknown processor type `nope`"), "{e}");
-        let e = foreach(json!({"field": "l", "processor": {"uppercase": {}}})).err().unwrap();
+        let e = foreach(json!({"field": "l", "processor": {"uppercase": {}}}))
+            .err()
+            .unwrap();
         assert!(e.starts_with("processor (uppercase)"), "{e}");
         let e = foreach(json!({"field": "l", "processor": {"set": {"field": "a", "value": 1}, "drop": {}}})).err();
         assert!(e.is_some());

@@ -244,9 +244,15 @@ mod tests {
 
     #[test]
     fn java_replacement_syntax() {
-        assert_eq!(run(gsub("(\\w+)@(\\w+)", "$2 at $1"), json!({"f": "me@host"}))["f"], json!("host at me"));
         assert_eq!(
-            run(gsub("(?<user>\\w+)@(?<host>\\w+)", "${host}/${user}"), json!({"f": "me@host"}))["f"],
+            run(gsub("(\\w+)@(\\w+)", "$2 at $1"), json!({"f": "me@host"}))["f"],
+            json!("host at me")
+        );
+        assert_eq!(
+            run(
+                gsub("(?<user>\\w+)@(?<host>\\w+)", "${host}/${user}"),
+                json!({"f": "me@host"})
+            )["f"],
             json!("host/me")
         );
         // `$12` with one group is group 1 followed by a literal `2`; Rust's

@@ -64,7 +64,10 @@ impl Processor for Join {
                 )));
             }
         };
-        self.target.as_ref().unwrap_or(&self.field).set(doc, Value::String(joined))?;
+        self.target
+            .as_ref()
+            .unwrap_or(&self.field)
+            .set(doc, Value::String(joined))?;
         Ok(Flow::Continue)
     }
 }

@@ -42,7 +42,9 @@ fn default_strict_json_parsing() -> bool {
 enum Output {
     Field(FieldPath),
     /// `add_to_root`; `true` = recursive merge, `false` = replace.
-    Root { merge: bool },
+    Root {
+        merge: bool,
+    },
 }
 
 struct Json {
@@ -308,7 +310,10 @@ mod tests {
 
     #[test]
     fn duplicate_keys() {
-        let e = run_err(p(json!({"field": "f"})), json!({"f": r#"{"a": 1, "b": {"c": 1, "c": 2}}"#}));
+        let e = run_err(
+            p(json!({"field": "f"})),
+            json!({"f": r#"{"a": 1, "b": {"c": 1, "c": 2}}"#}),
+        );
         assert!(e.contains("duplicate key `c`"), "{e}");
         let out = run(
             p(json!({"field": "f", "allow_duplicate_keys": true})),
@@ -354,7 +359,10 @@ mod tests {
     fn missing_and_wrong_types() {
         let e = run_err(p(json!({"field": "m"})), json!({}));
         assert!(e.contains("`m` doesn't exist"), "{e}");
-        assert_eq!(run(p(json!({"field": "m", "ignore_missing": true})), json!({})), json!({}));
+        assert_eq!(
+            run(p(json!({"field": "m", "ignore_missing": true})), json!({})),
+            json!({})
+        );
         let e = run_err(p(json!({"field": "m"})), json!({"m": {"already": "parsed"}}));
         assert!(e.contains("object, expected a JSON string"), "{e}");
         let e = run_err(p(json!({"field": "m", "target_field": "m.x"})), json!({"m": "1"}));
@@ -372,16 +380,25 @@ mod tests {
         // Below the limit it parses, with both parsers.
         let ok = format!("{}1{}", r#"{"a":"#.repeat(100), "}".repeat(100));
         run(p(json!({"field": "m"})), json!({ "m": ok.clone() }));
-        run(p(json!({"field": "m", "allow_duplicate_keys": true})), json!({ "m": ok }));
+        run(
+            p(json!({"field": "m", "allow_duplicate_keys": true})),
+            json!({ "m": ok }),
+        );
     }
 
     #[test]
     fn large_input() {
         let big = "x".repeat(2 * 1024 * 1024);
-        let out = run(p(json!({"field": "m"})), json!({ "m": format!(r#"{{"big": "{big}", "n": 1}}"#) }));
+        let out = run(
+            p(json!({"field": "m"})),
+            json!({ "m": format!(r#"{{"big": "{big}", "n": 1}}"#) }),
+        );
         assert_eq!(out["m"]["big"].as_str().map(str::len), Some(big.len()));
         let many: Vec<String> = (0..50_000).map(|i| format!(r#""k{i}": {i}"#)).collect();
-        let out = run(p(json!({"field": "m"})), json!({ "m": format!("{{{}}}", many.join(",")) }));
+        let out = run(
+            p(json!({"field": "m"})),
+            json!({ "m": format!("{{{}}}", many.join(",")) }),
+        );
         assert_eq!(out["m"]["k49999"], json!(49999));
         let e = run_err(p(json!({"field": "m"})), json!({ "m": format!(r#"{{"big": "{big}"#) }));
         assert!(e.contains("EOF"), "{e}");
@@ -389,16 +406,25 @@ mod tests {
 
     #[test]
     fn rejects_bad_options() {
-        let e = build(&json!({"field": "m", "add_to_root": true, "target_field": "t"})).err().unwrap();
+        let e = build(&json!({"field": "m", "add_to_root": true, "target_field": "t"}))
+            .err()
+            .unwrap();
         assert!(e.contains("target_field"), "{e}");
-        let e = build(&json!({"field": "m", "add_to_root_conflict_strategy": "merge"})).err().unwrap();
+        let e = build(&json!({"field": "m", "add_to_root_conflict_strategy": "merge"}))
+            .err()
+            .unwrap();
         assert!(e.contains("needs `add_to_root: true`"), "{e}");
         let e = build(&json!({"field": "m", "add_to_root": true, "add_to_root_conflict_strategy": "deep"}))
             .err()
             .unwrap();
         assert!(e.contains("replace, merge"), "{e}");
         assert!(build(&json!({"target_field": "m"})).is_err());
-        assert!(build(&json!({"field": "m", "bogus": 1})).err().unwrap().contains("bogus"));
+        assert!(
+            build(&json!({"field": "m", "bogus": 1}))
+                .err()
+                .unwrap()
+                .contains("bogus")
+        );
         assert!(build(&json!({"field": ""})).is_err());
     }
 }

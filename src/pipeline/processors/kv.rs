@@ -50,9 +50,14 @@ enum Trimmer {
 impl Trimmer {
     fn compile(option: &str, class: &str) -> Result<Self, String> {
         if class.is_empty() {
-            return Err(format!("`{option}` is empty; give the characters to trim, e.g. \"\\\"' \""));
+            return Err(format!(
+                "`{option}` is empty; give the characters to trim, e.g. \"\\\"' \""
+            ));
         }
-        if class.chars().any(|c| matches!(c, '\\' | '[' | ']' | '^' | '-' | '&' | '~')) {
+        if class
+            .chars()
+            .any(|c| matches!(c, '\\' | '[' | ']' | '^' | '-' | '&' | '~'))
+        {
             let re = Regex::new(&format!("^[{class}]+|[{class}]+$")).map_err(|e| {
                 format!("`{option}` is used as a regex character class `[{class}]` and is not valid: {e}")
             })?;
@@ -351,7 +356,9 @@ mod tests {
     fn rejects_bad_options() {
         let base = json!({"field": "m", "field_split": " "});
         assert!(build(&base).is_err());
-        let e = build(&json!({"field": "m", "field_split": "[", "value_split": "="})).err().unwrap();
+        let e = build(&json!({"field": "m", "field_split": "[", "value_split": "="}))
+            .err()
+            .unwrap();
         assert!(e.contains("`field_split`"), "{e}");
         let e = build(&json!({"field": "m", "field_split": " ", "value_split": "=", "trim_key": "[z-a]"}))
             .err()

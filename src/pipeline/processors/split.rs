@@ -68,10 +68,10 @@ pub(super) fn java_split<'a>(re: &Regex, input: &'a str, limit: Limit) -> Vec<&'
     let mut index = 0;
     let mut matched = false;
     for m in re.find_iter(input) {
-        if let Limit::AtMost(n) = limit {
-            if pieces.len() + 1 >= n {
-                break;
-            }
+        if let Limit::AtMost(n) = limit
+            && pieces.len() + 1 >= n
+        {
+            break;
         }
         if m.end() == 0 {
             // Java skips a zero-width match at index 0.
@@ -98,7 +98,12 @@ impl Processor for Split {
         let parts: Vec<Value> = match self.field.get(doc) {
             None | Some(Value::Null) if self.ignore_missing => return Ok(Flow::Continue),
             None => return Err(ProcessError::new(format!("field `{}` doesn't exist", self.field))),
-            Some(Value::Null) => return Err(ProcessError::new(format!("field `{}` is null, cannot split", self.field))),
+            Some(Value::Null) => {
+                return Err(ProcessError::new(format!(
+                    "field `{}` is null, cannot split",
+                    self.field
+                )));
+            }
             Some(Value::String(s)) => {
                 let limit = if self.preserve_trailing {
                     Limit::KeepTrailing
@@ -118,7 +123,10 @@ impl Processor for Split {
                 )));
             }
         };
-        self.target.as_ref().unwrap_or(&self.field).set(doc, Value::Array(parts))?;
+        self.target
+            .as_ref()
+            .unwrap_or(&self.field)
+            .set(doc, Value::Array(parts))?;
         Ok(Flow::Continue)
     }
 }

@@ -88,21 +88,21 @@ fn split(s: &str) -> Result<Parts<'_>, String> {
     parts.fragment = fragment;
 
     let mut rest = rest;
-    if let Some(i) = rest.find([':', '/', '?']) {
-        if rest.as_bytes().get(i) == Some(&b':') {
-            let scheme = rest.get(..i).unwrap_or("");
-            if !valid_scheme(scheme) {
-                return Err(if scheme.is_empty() {
-                    "missing scheme name before `:`".to_owned()
-                } else {
-                    format!("invalid scheme name `{scheme}`")
-                });
-            }
-            parts.scheme = Some(scheme);
-            rest = rest.get(i + 1..).unwrap_or("");
-            if !rest.starts_with('/') {
-                return Ok(parts);
-            }
+    if let Some(i) = rest.find([':', '/', '?'])
+        && rest.as_bytes().get(i) == Some(&b':')
+    {
+        let scheme = rest.get(..i).unwrap_or("");
+        if !valid_scheme(scheme) {
+            return Err(if scheme.is_empty() {
+                "missing scheme name before `:`".to_owned()
+            } else {
+                format!("invalid scheme name `{scheme}`")
+            });
+        }
+        parts.scheme = Some(scheme);
+        rest = rest.get(i + 1..).unwrap_or("");
+        if !rest.starts_with('/') {
+            return Ok(parts);
         }
     }
 
@@ -172,7 +172,10 @@ fn decode(s: &str) -> String {
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {
         if b == b'%' {
-            match (bytes.get(i + 1).copied().and_then(hex_value), bytes.get(i + 2).copied().and_then(hex_value)) {
+            match (
+                bytes.get(i + 1).copied().and_then(hex_value),
+                bytes.get(i + 2).copied().and_then(hex_value),
+            ) {
                 (Some(h), Some(l)) => {
                     out.push(h << 4 | l);
                     i += 3;
@@ -318,13 +321,31 @@ mod tests {
 
     #[test]
     fn authorities() {
-        assert_eq!(parts("http://[::1]:8080/x"), json!({"scheme": "http", "domain": "[::1]", "port": 8080, "path": "/x"}));
-        assert_eq!(parts("//cdn.example.com/lib.js"), json!({"domain": "cdn.example.com", "path": "/lib.js", "extension": "js"}));
-        assert_eq!(parts("http://host"), json!({"scheme": "http", "domain": "host", "path": ""}));
-        assert_eq!(parts("http://host:/"), json!({"scheme": "http", "domain": "host", "path": "/"}));
+        assert_eq!(
+            parts("http://[::1]:8080/x"),
+            json!({"scheme": "http", "domain": "[::1]", "port": 8080, "path": "/x"})
+        );
+        assert_eq!(
+            parts("//cdn.example.com/lib.js"),
+            json!({"domain": "cdn.example.com", "path": "/lib.js", "extension": "js"})
+        );
+        assert_eq!(
+            parts("http://host"),
+            json!({"scheme": "http", "domain": "host", "path": ""})
+        );
+        assert_eq!(
+            parts("http://host:/"),
+            json!({"scheme": "http", "domain": "host", "path": "/"})
+        );
         assert_eq!(parts("http://host:abc/p"), json!({"scheme": "http", "path": "/p"}));
-        assert_eq!(parts("ftp://user@host/"), json!({"scheme": "ftp", "domain": "host", "path": "/", "user_info": "user"}));
-        assert_eq!(parts("http://host?q"), json!({"scheme": "http", "domain": "host", "path": "", "query": "q"}));
+        assert_eq!(
+            parts("ftp://user@host/"),
+            json!({"scheme": "ftp", "domain": "host", "path": "/", "user_info": "user"})
+        );
+        assert_eq!(
+            parts("http://host?q"),
+            json!({"scheme": "http", "domain": "host", "path": "", "query": "q"})
+        );
     }
 
     #[test]
@@ -349,8 +370,10 @@ mod tests {
             out["url"],
             json!({"original": "/x.png?q=1", "path": "/x.png", "extension": "png", "query": "q=1"})
         );
-        let p = build(&json!({"field": "u", "target_field": "parsed", "keep_original": false, "remove_if_successful": true}))
-            .unwrap();
+        let p = build(
+            &json!({"field": "u", "target_field": "parsed", "keep_original": false, "remove_if_successful": true}),
+        )
+        .unwrap();
         let out = run(p, json!({"u": "http://h/p"}));
         assert_eq!(out, json!({"parsed": {"scheme": "http", "domain": "h", "path": "/p"}}));
         let p = build(&json!({"field": "u", "remove_if_successful": true})).unwrap();

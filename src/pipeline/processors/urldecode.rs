@@ -136,7 +136,10 @@ mod tests {
     fn missing_and_wrong_types() {
         assert!(run_err(p(json!({"field": "u"})), json!({})).contains("doesn't exist"));
         assert!(run_err(p(json!({"field": "u"})), json!({"u": 5})).contains("number"));
-        assert_eq!(run(p(json!({"field": "u", "ignore_missing": true})), json!({})), json!({}));
+        assert_eq!(
+            run(p(json!({"field": "u", "ignore_missing": true})), json!({})),
+            json!({})
+        );
     }
 
     #[test]
