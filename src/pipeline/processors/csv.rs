@@ -147,7 +147,7 @@ fn parse_line(line: &str, separator: char, quote: char, trim: bool, max: usize) 
             }
             State::Unquoted { blanks } if trim && is_blank(c) => State::Unquoted { blanks: blanks + 1 },
             State::Unquoted { blanks } if c == separator => {
-                if emit(&mut builder, start, i - blanks, &mut fields) {
+                if emit(&mut builder, start, i.saturating_sub(blanks), &mut fields) {
                     return Ok(fields);
                 }
                 start = next;
@@ -188,7 +188,7 @@ fn parse_line(line: &str, separator: char, quote: char, trim: bool, max: usize) 
     }
     match state {
         State::Unquoted { blanks } => {
-            emit(&mut builder, start, line.len() - blanks, &mut fields);
+            emit(&mut builder, start, line.len().saturating_sub(blanks), &mut fields);
         }
         State::QuotedEnd { at } => {
             emit(&mut builder, start, at, &mut fields);

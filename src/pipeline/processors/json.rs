@@ -372,7 +372,12 @@ mod tests {
     #[test]
     fn deep_nesting_is_an_error_not_a_crash() {
         let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
-        let e = run_err(p(json!({"field": "m"})), json!({ "m": deep }));
+        let e = run_err(p(json!({"field": "m"})), json!({ "m": deep.clone() }));
+        assert!(e.contains("recursion limit"), "{e}");
+        let e = run_err(
+            p(json!({"field": "m", "allow_duplicate_keys": true})),
+            json!({ "m": deep }),
+        );
         assert!(e.contains("recursion limit"), "{e}");
         let deep_objects = format!("{}1{}", r#"{"a":"#.repeat(200), "}".repeat(200));
         let e = run_err(p(json!({"field": "m"})), json!({ "m": deep_objects }));
