@@ -183,9 +183,9 @@ impl UserAgent {
         parsed
     }
 
-    /// Builds the `user_agent` object the way ES does: `name` is "Other"
-    /// and `device.name` is "Other" when nothing matches, `version` and
-    /// `os` are left out when unknown.
+    /// Builds the `user_agent` object the way ES does: `name` and
+    /// `device.name` are "Other" when nothing matches; `version`, `os` and
+    /// `os.version`/`os.full` are left out when unknown.
     fn parse(&self, ua: &str) -> Value {
         let e = &self.regexes.extractor;
         let p = self.properties;
@@ -196,8 +196,11 @@ impl UserAgent {
                 let name = agent.as_ref().map(|a| &*a.family).filter(|f| !f.is_empty());
                 out.insert("name".to_owned(), Value::String(name.unwrap_or("Other").to_owned()));
             }
-            // ES's user-agent parser reads no fourth component, so
-            // Chrome/70.0.3538.102 is version 70.0.3538.
+            // Three components at most. ES would append a fourth if the
+            // regex captured one, but its bundled (older) uap-core captures
+            // three for the mainstream browsers, so Filebeat's expected
+            // output is 70.0.3538 for Chrome/70.0.3538.102; current uap-core
+            // captures four, and we keep ES's published output.
             if p.version
                 && let Some(version) = agent.and_then(|a| join_version([a.major, a.minor, a.patch]))
             {
@@ -217,15 +220,12 @@ impl UserAgent {
                 os.patch.as_deref(),
                 os.patch_minor.as_deref(),
             ]);
-            let full = match &version {
-                Some(v) => format!("{} {v}", os.os),
-                None => os.os.to_string(),
-            };
-            details.insert("name".to_owned(), Value::String(os.os.into_owned()));
+            // ES sets `version` and `full` only when there is a version.
             if let Some(v) = version {
+                details.insert("full".to_owned(), Value::String(format!("{} {v}", os.os)));
                 details.insert("version".to_owned(), Value::String(v));
             }
-            details.insert("full".to_owned(), Value::String(full));
+            details.insert("name".to_owned(), Value::String(os.os.into_owned()));
             out.insert("os".to_owned(), Value::Object(details));
         }
         if p.device {
@@ -374,18 +374,32 @@ mod tests {
     }
 
     #[test]
-    fn os_version_has_four_parts_and_os_without_version() {
-        // The UA version stops at patch, the OS version keeps patch_minor.
+    fn versions_stop_at_patch_and_os_without_version() {
+        // uap-core captures a fourth component here (68.0.3440.85), the OS
+        // version keeps its fourth one.
         let v = parse(
-            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.6099.109 Safari/537.36",
+            "Mozilla/5.0 (Linux; Android 9; Pixel 2 XL Build/PPP5.180610.010; wv) AppleWebKit/537.36 \
+             (KHTML, like Gecko) Version/4.0 Chrome/68.0.3440.85 Mobile Safari/537.36",
+        );
+        assert_eq!(v["name"], json!("Chrome Mobile WebView"));
+        assert_eq!(v["version"], json!("68.0.3440"));
+        assert_eq!(v["os"], json!({"name": "Android", "version": "9", "full": "Android 9"}));
+        assert_eq!(v["device"], json!({"name": "Pixel 2 XL"}));
+        let v = parse(
+            "Mozilla/5.0 (Windows NT 6.1; WOW64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.6099.109 Safari/537.36",
         );
         assert_eq!(v["version"], json!("120.0.6099"));
+        assert_eq!(v["os"], json!({"name": "Windows", "version": "7", "full": "Windows 7"}));
+        let v = parse("Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0");
+        assert_eq!(v["os"], json!({"name": "Linux"}));
+        let v = parse(
+            "Mozilla/5.0 (BlackBerry; U; BlackBerry 9800; en-GB) AppleWebKit/534.1+ (KHTML, like Gecko) \
+             Version/6.0.0.141 Mobile Safari/534.1+",
+        );
         assert_eq!(
             v["os"],
-            json!({"name": "Windows", "version": "10", "full": "Windows 10"})
+            json!({"name": "BlackBerry OS", "version": "6.0.0.141", "full": "BlackBerry OS 6.0.0.141"})
         );
-        let v = parse("Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0");
-        assert_eq!(v["os"], json!({"name": "Linux", "full": "Linux"}));
     }
 
     #[test]
@@ -481,9 +495,11 @@ mod tests {
             user_agent_cache_size: 3,
             ..CompileOptions::default()
         };
-        let dir = Path::new("pipelines");
-        let p = build_in(json!({"field": "ua"}), &options, dir);
-        assert!(p.is_ok());
+        let p = with_ctx(&options, Path::new("."), |ctx| compile(&json!({"field": "ua"}), ctx)).unwrap();
+        for s in ["a", "b", "c", "d", "e"] {
+            let _ = p.lookup(s);
+        }
+        assert_eq!(p.cache.as_ref().map(ShardedLru::len), Some(3));
     }
 
     #[test]
@@ -529,6 +545,24 @@ mod tests {
         assert!(p.lookup(&huge)["name"].is_string());
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        #[test]
+        fn any_string_parses(s in r"(Mozilla/5\.0 |\(|\)|;| |[A-Za-z]{1,8}|/|[0-9]{1,3}\.?|\PC){0,40}") {
+            let v = concrete(json!({"field": "ua"})).lookup(&s);
+            proptest::prop_assert!(v["name"].is_string());
+            proptest::prop_assert!(v["device"]["name"].is_string());
+            proptest::prop_assert_eq!(&v["original"], &json!(s));
+        }
+    }
+
+    #[test]
+    fn processors_share_the_compiled_set() {
+        let a = concrete(json!({"field": "a"}));
+        let b = concrete(json!({"field": "b", "properties": ["name"]}));
+        assert!(Arc::ptr_eq(&a.regexes, &b.regexes));
+    }
+
     fn write(dir: &Path, name: &str, text: &str) {
         std::fs::write(dir.join(name), text).unwrap();
     }
@@ -564,6 +598,15 @@ device_parsers:
                 "device": {"name": "Spider"},
             })
         );
+
+        // An absolute path is taken as is.
+        let abs = dir.path().join("my-regexes.yaml");
+        let p = build_in(
+            json!({"field": "ua", "regex_file": abs.to_string_lossy()}),
+            &CompileOptions::default(),
+            Path::new("elsewhere"),
+        );
+        assert!(p.is_ok(), "{:?}", p.err());
 
         // The service-wide option, used when the processor names no file.
         let options = CompileOptions {
