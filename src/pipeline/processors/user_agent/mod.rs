@@ -196,11 +196,11 @@ impl UserAgent {
                 let name = agent.as_ref().map(|a| &*a.family).filter(|f| !f.is_empty());
                 out.insert("name".to_owned(), Value::String(name.unwrap_or("Other").to_owned()));
             }
-            // Three components at most. ES would append a fourth if the
-            // regex captured one, but its bundled (older) uap-core captures
-            // three for the mainstream browsers, so Filebeat's expected
-            // output is 70.0.3538 for Chrome/70.0.3538.102; current uap-core
-            // captures four, and we keep ES's published output.
+            // Three components at most: that is what ES outputs with its
+            // bundled (older) uap-core and what Filebeat's fixtures record,
+            // Chrome/70.0.3538.102 → 70.0.3538. ES's code would append a
+            // fourth captured component, and current uap-core captures one
+            // for Chrome, so following the code would change that output.
             if p.version
                 && let Some(version) = agent.and_then(|a| join_version([a.major, a.minor, a.patch]))
             {
