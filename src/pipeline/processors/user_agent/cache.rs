@@ -62,6 +62,11 @@ impl ShardedLru {
         (0..self.shards.len()).map(|i| lock(&self.shards[i]).len()).sum()
     }
 
+    #[cfg(test)]
+    pub(super) fn capacity(&self) -> usize {
+        (0..self.shards.len()).map(|i| lock(&self.shards[i]).cap().get()).sum()
+    }
+
     fn shard(&self, key: &str) -> MutexGuard<'_, Shard> {
         // High bits: the low bits of foldhash-style hashes are the weakest.
         let h = self.hasher.hash_one(key) >> 32;
@@ -102,6 +107,7 @@ mod tests {
             c.insert(&format!("ua-{i}"), Arc::new(json!(i)));
         }
         assert!(c.len() <= 32, "{} entries", c.len());
+        assert_eq!(c.capacity(), 32);
         // A tiny capacity uses fewer shards rather than rounding up to 16.
         let c = ShardedLru::new(cap(1));
         c.insert("a", Arc::new(json!(1)));
