@@ -249,8 +249,10 @@ impl RouteConfig {
 /// How document `_id`s are chosen.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[derive(Default)]
 pub enum IdConfig {
     /// `<topic>-<partition>-<offset>`: a replay overwrites, never duplicates.
+    #[default]
     Kafka,
     /// A hash of the listed fields: the same event produced twice (even to
     /// another topic) is one document.
@@ -260,12 +262,6 @@ pub enum IdConfig {
     },
     /// Let Elasticsearch choose; replays create duplicates.
     None,
-}
-
-impl Default for IdConfig {
-    fn default() -> Self {
-        IdConfig::Kafka
-    }
 }
 
 /// `index` or `create` bulk actions.

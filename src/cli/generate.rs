@@ -108,7 +108,7 @@ impl Sink {
                         Err((e, _)) => return Err(format!("produce failed: {e}")),
                     }
                 }
-                if n % 1000 == 0 {
+                if n.is_multiple_of(1000) {
                     producer.poll(Duration::ZERO);
                 }
                 Ok(())

@@ -90,21 +90,21 @@ impl IndexPattern {
             return Err("index pattern is empty".to_owned());
         }
         for p in &parts {
-            if let Part::Literal(l) = p {
-                if l.chars().any(|c| c.is_uppercase() || FORBIDDEN.contains(&c)) {
-                    return Err(format!(
-                        "index pattern `{src}`: index names must be lowercase and cannot contain {}",
-                        FORBIDDEN.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(" ")
-                    ));
-                }
-            }
-        }
-        if let Some(Part::Literal(first)) = parts.first() {
-            if first.starts_with(['-', '_', '+', '.']) {
+            if let Part::Literal(l) = p
+                && l.chars().any(|c| c.is_uppercase() || FORBIDDEN.contains(&c))
+            {
                 return Err(format!(
-                    "index pattern `{src}`: an index name cannot start with `-`, `_`, `+` or `.`"
+                    "index pattern `{src}`: index names must be lowercase and cannot contain {}",
+                    FORBIDDEN.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(" ")
                 ));
             }
+        }
+        if let Some(Part::Literal(first)) = parts.first()
+            && first.starts_with(['-', '_', '+', '.'])
+        {
+            return Err(format!(
+                "index pattern `{src}`: an index name cannot start with `-`, `_`, `+` or `.`"
+            ));
         }
         Ok(IndexPattern {
             parts,

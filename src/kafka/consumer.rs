@@ -238,10 +238,10 @@ impl ConsumerStage {
         let mut next_commit = Instant::now() + commit_interval;
 
         while !control.stop.load(Ordering::Acquire) {
-            if let Some(w) = &workers {
-                if !drain(&mut stash, &mut stash_bytes, w, &offsets) {
-                    break;
-                }
+            if let Some(w) = &workers
+                && !drain(&mut stash, &mut stash_bytes, w, &offsets)
+            {
+                break;
             }
             let over_budget = offsets.in_flight_bytes() + stash_bytes >= max_in_flight_bytes;
             let want_pause = !stash.is_empty() || over_budget;

@@ -64,10 +64,10 @@ impl PartitionTracker {
 
     /// Records that `offset` (of `bytes` size) entered processing.
     pub fn register(&mut self, offset: i64, bytes: usize) -> Result<(), RegisterError> {
-        if let Some(last) = self.last_registered {
-            if offset <= last {
-                return Err(RegisterError::NotIncreasing { offset, last });
-            }
+        if let Some(last) = self.last_registered
+            && offset <= last
+        {
+            return Err(RegisterError::NotIncreasing { offset, last });
         }
         self.last_registered = Some(offset);
         self.pending.push_back(Entry {

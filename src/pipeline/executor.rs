@@ -133,11 +133,11 @@ pub(crate) fn run_list<T: Tracer>(
     tracer: &mut T,
 ) -> Result<Flow, Failure> {
     for p in list {
-        if let Some(cond) = &p.condition {
-            if !cond.eval(doc) {
-                tracer.step(p, StepStatus::Skipped, None, doc);
-                continue;
-            }
+        if let Some(cond) = &p.condition
+            && !cond.eval(doc)
+        {
+            tracer.step(p, StepStatus::Skipped, None, doc);
+            continue;
         }
         let start = Instant::now();
         let result = p.inner.process(doc, ctx);

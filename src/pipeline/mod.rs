@@ -251,6 +251,7 @@ impl PipelineSet {
         };
         let mut ctx = ExecContext {
             pipelines: self,
+            pipeline: &p.name,
             depth: 0,
         };
         match run_pipeline(p, &mut doc, &mut ctx, tracer) {
@@ -280,6 +281,7 @@ impl PipelineSet {
         }
         let mut inner = ExecContext {
             pipelines: ctx.pipelines,
+            pipeline: &p.name,
             depth: ctx.depth + 1,
         };
         run_pipeline(p, doc, &mut inner, &mut NoTrace).map_err(|f| ProcessError {

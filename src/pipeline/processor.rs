@@ -60,6 +60,8 @@ impl From<&str> for ProcessError {
 pub struct ExecContext<'a> {
     /// All pipelines of the running set.
     pub pipelines: &'a PipelineSet,
+    /// The pipeline being run (for `_ingest.on_failure_pipeline`).
+    pub pipeline: &'a str,
     /// How many `pipeline` processors deep we are.
     pub depth: usize,
 }

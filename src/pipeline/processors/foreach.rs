@@ -78,7 +78,14 @@ impl Foreach {
     fn run_one(&self, doc: &mut Document, ctx: &mut ExecContext<'_>) -> Result<Flow, ProcessError> {
         // The executor context carries no pipeline name; nested `on_failure`
         // handlers see an empty `_ingest.on_failure_pipeline`.
-        run_list(std::slice::from_ref(&self.processor), doc, ctx, "", &mut NoTrace).map_err(|f| ProcessError {
+        run_list(
+            std::slice::from_ref(&self.processor),
+            doc,
+            ctx,
+            ctx.pipeline,
+            &mut NoTrace,
+        )
+        .map_err(|f| ProcessError {
             message: f.message,
             origin: Some((f.processor, f.tag)),
         })
@@ -253,6 +260,7 @@ mod tests {
         let set = PipelineSet::empty();
         let mut ctx = ExecContext {
             pipelines: &set,
+            pipeline: "test",
             depth: 0,
         };
         let mut doc = Document::from_source(json!({"l": ["x"]}).as_object().cloned().unwrap_or_default());
@@ -270,6 +278,7 @@ mod tests {
         let set = PipelineSet::empty();
         let mut ctx = ExecContext {
             pipelines: &set,
+            pipeline: "test",
             depth: 0,
         };
         let mut doc = Document::from_source(json!({"l": ["1", "x"]}).as_object().cloned().unwrap_or_default());

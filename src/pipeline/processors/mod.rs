@@ -127,6 +127,7 @@ pub(crate) mod test_util {
         let set = empty_set();
         let mut ctx = ExecContext {
             pipelines: &set,
+            pipeline: "test",
             depth: 0,
         };
         let flow = p.process(&mut doc, &mut ctx).map_err(|e| e.message)?;

@@ -27,15 +27,16 @@ pub fn build(config: &Value, ctx: &CompileContext<'_>) -> Result<Box<dyn Process
     let c: Config = parse_config(config)?;
     let name = Template::parse(&c.name)?;
     let static_name = name.is_literal().then(|| c.name.clone());
-    if let Some(n) = &static_name {
-        if !ctx.pipeline_names.contains(n) && !c.ignore_missing_pipeline {
-            let mut known: Vec<&str> = ctx.pipeline_names.iter().map(String::as_str).collect();
-            known.sort_unstable();
-            return Err(format!(
-                "pipeline `{n}` does not exist; known pipelines: {}",
-                known.join(", ")
-            ));
-        }
+    if let Some(n) = &static_name
+        && !ctx.pipeline_names.contains(n)
+        && !c.ignore_missing_pipeline
+    {
+        let mut known: Vec<&str> = ctx.pipeline_names.iter().map(String::as_str).collect();
+        known.sort_unstable();
+        return Err(format!(
+            "pipeline `{n}` does not exist; known pipelines: {}",
+            known.join(", ")
+        ));
     }
     Ok(Box::new(CallPipeline {
         name,
