@@ -581,3 +581,77 @@ pub(super) fn col(src: &str, pos: usize) -> usize {
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     before.get(line_start..).unwrap_or("").chars().count() + 1
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn toks(src: &str) -> Vec<Tok> {
+        tokenize(src).unwrap().into_iter().map(|t| t.tok).collect()
+    }
+
+    fn path(src: &str) -> (Vec<String>, bool) {
+        match toks(src).into_iter().next() {
+            Some(Tok::Path { segments, ctx }) => (segments.into_iter().map(|s| s.name).collect(), ctx),
+            other => panic!("`{src}` lexed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn paths_in_every_spelling() {
+        let abc = (vec!["a".to_owned(), "b".to_owned(), "c".to_owned()], false);
+        assert_eq!(path("a.b.c"), abc);
+        assert_eq!(path("a?.b?.c"), abc);
+        assert_eq!(path("`a.b`.c"), abc);
+        assert_eq!(path("a['b'][\"c\"]"), abc);
+        assert_eq!(path("a[ 'b' ]?['c']"), abc);
+        let ctx = |v: &[&str]| (v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>(), true);
+        assert_eq!(path("ctx.a.b.c"), ctx(&["a", "b", "c"]));
+        assert_eq!(path("ctx?.a['b'].c"), ctx(&["a", "b", "c"]));
+        assert_eq!(path("ctx['a b'][0]"), ctx(&["a b", "0"]));
+        assert_eq!(path("ctx"), ctx(&[]));
+        assert_eq!(path("`ctx`.a"), (vec!["ctx".to_owned(), "a".to_owned()], false));
+        assert_eq!(path("@timestamp"), (vec!["@timestamp".to_owned()], false));
+        assert_eq!(
+            path("user-agent.x_1"),
+            (vec!["user-agent".to_owned(), "x_1".to_owned()], false)
+        );
+        assert_eq!(path("`a\\`b`"), (vec!["a`b".to_owned()], false));
+    }
+
+    #[test]
+    fn operators_take_the_longest_match() {
+        assert_eq!(toks("a==~b")[1], Tok::FullMatch);
+        assert_eq!(toks("a=~b")[1], Tok::Find);
+        assert_eq!(toks("a<=b")[1], Tok::Le);
+        assert_eq!(toks("!a")[0], Tok::Bang);
+        assert_eq!(toks("a!=b")[1], Tok::Ne);
+    }
+
+    #[test]
+    fn keywords_only_as_whole_bare_words() {
+        assert_eq!(toks("in")[0], Tok::Kw(Keyword::In));
+        assert_eq!(toks("in['a']")[1], Tok::LBracket);
+        assert!(matches!(toks("inx")[0], Tok::Path { .. }));
+        assert!(matches!(toks("ctx.in")[0], Tok::Path { .. }));
+        assert_eq!(toks("a.contains").len(), 2);
+    }
+
+    #[test]
+    fn numbers_strings_and_regexes() {
+        assert_eq!(toks("-12")[0], Tok::Num(Number::from(-12)));
+        assert_eq!(toks("18446744073709551615")[0], Tok::Num(Number::from(u64::MAX)));
+        assert_eq!(toks("2.5e1")[0], Tok::Num(Number::from_f64(25.0).unwrap()));
+        assert_eq!(toks(r"'a\'b'")[0], Tok::Str("a'b".to_owned()));
+        assert_eq!(toks(r"/a\/b\d/")[0], Tok::Regex(r"a/b\d".to_owned()));
+        assert_eq!(toks("/x/is")[0], Tok::Regex("(?is)x".to_owned()));
+    }
+
+    #[test]
+    fn columns_count_characters_per_line() {
+        assert_eq!(col("abc", 0), 1);
+        assert_eq!(col("é == x", 3), 3);
+        assert_eq!(col("a\n  b", 4), 3);
+        assert_eq!(col("ab", 99), 3);
+    }
+}

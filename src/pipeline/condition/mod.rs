@@ -353,7 +353,32 @@ mod tests {
             ("ctx._index == 'logs-nginx'", true),
             ("ctx.message =~ /GET/", true),
             ("ctx.message ==~ /GET.*1/", true),
+            ("ctx.tags?.contains('nginx')", true),
+            ("!ctx.containsKey('nope')", true),
+            ("ctx.message != null && ctx.message != ''", true),
         ]);
+    }
+
+    #[test]
+    fn unicode_field_names_and_values() {
+        let d = doc(json!({"ünïcode": {"名前": "値"}, "emoji": "🚀 launch", "plain": "naïve"}));
+        for src in [
+            "`ünïcode.名前` == '値'",
+            "`ünïcode`.`名前` == '値'",
+            "ctx['ünïcode']['名前'] == '値'",
+            "ctx.`ünïcode`?.`名前` == \"値\"",
+            "emoji starts_with '🚀'",
+            "emoji =~ /^\\p{Emoji}/",
+            "plain contains 'ï'",
+            "!(plain contains 'i')",
+            "plain > 'naive'",
+            "'🚀' in emoji",
+        ] {
+            let c = Condition::compile(src).unwrap_or_else(|e| panic!("`{src}`: {e}"));
+            assert!(c.eval(&d), "`{src}`");
+        }
+        // Columns count characters, not bytes.
+        assert!(err("`ünïcode` == '値' &&").starts_with("at column 20: expected a condition after `&&`"));
     }
 
     #[test]
@@ -591,6 +616,51 @@ mod tests {
         assert!(c.clone().eval(&nginx()));
     }
 
+    /// Through a real pipeline file: the processor is skipped when the
+    /// condition is false, and a bad condition names file and processor.
+    #[test]
+    fn in_a_pipeline() {
+        use crate::pipeline::{CompileOptions, PipelineSet, Processed};
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("p.yaml");
+        std::fs::write(
+            &file,
+            "processors:\n  - set:\n      field: event.outcome\n      value: failure\n      \
+             if: ctx.http?.response?.status_code >= 500\n",
+        )
+        .unwrap();
+        let set = PipelineSet::load_files(std::slice::from_ref(&file), &CompileOptions::default()).unwrap();
+        let outcome = |source: Value| match set.run("p", doc(source)) {
+            Processed::Document(d) => d.source.get("event").cloned(),
+            _ => panic!("pipeline failed"),
+        };
+        assert_eq!(
+            outcome(json!({"http": {"response": {"status_code": 503}}})),
+            Some(json!({"outcome": "failure"}))
+        );
+        assert_eq!(outcome(json!({"http": {"response": {"status_code": 200}}})), None);
+        assert_eq!(outcome(json!({"http": {"response": {"status_code": "503"}}})), None);
+        assert_eq!(outcome(json!({})), None);
+
+        std::fs::write(
+            &file,
+            "processors:\n  - set: { field: a, value: 1 }\n  - set: { field: b, value: 2, if: 'a ==' }\n",
+        )
+        .unwrap();
+        let err = PipelineSet::load_files(&[file], &CompileOptions::default())
+            .unwrap_err()
+            .errors
+            .into_iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(
+            err.contains("p.yaml: processors[1] (set): in `if`: at column 5: expected a value after `==`"),
+            "{err}"
+        );
+    }
+
     /// Random documents and random expressions built from the grammar.
     mod props {
         use super::*;
@@ -648,6 +718,14 @@ mod tests {
             prop_oneof![field(), literal()]
         }
 
+        fn regex() -> impl Strategy<Value = String> {
+            prop_oneof![
+                "[a-c]{0,3}",
+                prop::sample::select(vec!["^a", "b$", "a|b", ".*c", "[ab]+", "(?s).", "\\d+", "é?", "^$"])
+                    .prop_map(str::to_owned),
+            ]
+        }
+
         fn comparison() -> impl Strategy<Value = String> {
             let op = prop_oneof![
                 Just("=="),
@@ -665,8 +743,8 @@ mod tests {
                 (value(), prop::collection::vec(literal(), 0..4))
                     .prop_map(|(l, items)| format!("{l} in [{}]", items.join(", "))),
                 (value(), field()).prop_map(|(l, r)| format!("{l} in {r}")),
-                (field(), "[a-c.*+?|^$]{0,5}").prop_map(|(f, re)| format!("{f} =~ /{re}/")),
-                (field(), "[a-c.*]{0,4}").prop_map(|(f, re)| format!("{f} ==~ /{re}/i")),
+                (field(), regex()).prop_map(|(f, re)| format!("{f} =~ /{re}/")),
+                (field(), regex()).prop_map(|(f, re)| format!("{f} ==~ /{re}/i")),
                 field().prop_map(|f| format!("exists({f})")),
                 field(),
                 field().prop_map(|f| format!("{f}.contains('a')")),
