@@ -12,9 +12,32 @@ use std::sync::LazyLock;
 pub struct Locale {
     /// The language tag, for messages and tests.
     pub tag: &'static str,
-    months: Vec<(String, u32)>,
-    days: Vec<(String, u32)>,
-    am_pm: Vec<(String, bool)>,
+    months: Vec<Name<u32>>,
+    days: Vec<Name<u32>>,
+    am_pm: Vec<Name<bool>>,
+}
+
+/// One accepted spelling.
+#[derive(Debug)]
+struct Name<T> {
+    lower: String,
+    /// The first byte when the name starts with an ASCII character: a
+    /// cheap pre-check that rejects most candidates.
+    first: Option<u8>,
+    ascii: bool,
+    value: T,
+}
+
+impl<T> Name<T> {
+    fn new(name: &str, value: T) -> Name<T> {
+        let lower = name.to_lowercase();
+        Name {
+            first: lower.bytes().next().filter(u8::is_ascii),
+            ascii: lower.is_ascii(),
+            lower,
+            value,
+        }
+    }
 }
 
 /// Raw name lists: for each month (January first) and each day of week
@@ -283,24 +306,24 @@ pub const DAYS_EN: [&str; 7] = [
     "Sunday",
 ];
 
-fn sorted<T: Copy>(mut v: Vec<(String, T)>) -> Vec<(String, T)> {
-    v.sort_by_key(|(name, _)| std::cmp::Reverse(name.len()));
+fn sorted<T>(mut v: Vec<Name<T>>) -> Vec<Name<T>> {
+    v.sort_by_key(|n| std::cmp::Reverse(n.lower.len()));
     v
 }
 
 impl Locale {
     fn from_raw(raw: &Raw) -> Locale {
-        let numbered = |lists: &[&[&str]]| -> Vec<(String, u32)> {
+        let numbered = |lists: &[&[&str]]| -> Vec<Name<u32>> {
             let mut v = Vec::new();
             for (i, names) in lists.iter().enumerate() {
                 for n in *names {
-                    v.push(((*n).to_owned(), i as u32 + 1));
+                    v.push(Name::new(n, i as u32 + 1));
                 }
             }
             sorted(v)
         };
-        let mut am_pm: Vec<(String, bool)> = raw.am.iter().map(|n| ((*n).to_owned(), false)).collect();
-        am_pm.extend(raw.pm.iter().map(|n| ((*n).to_owned(), true)));
+        let mut am_pm: Vec<Name<bool>> = raw.am.iter().map(|n| Name::new(n, false)).collect();
+        am_pm.extend(raw.pm.iter().map(|n| Name::new(n, true)));
         Locale {
             tag: raw.tag,
             months: numbered(&raw.months),
@@ -362,25 +385,32 @@ impl Locale {
     }
 }
 
-fn longest<T: Copy>(names: &[(String, T)], s: &str) -> Option<(T, usize)> {
-    names
-        .iter()
-        .find_map(|(name, v)| starts_with_ci(s, name).map(|n| (*v, n)))
+fn longest<T: Copy>(names: &[Name<T>], s: &str) -> Option<(T, usize)> {
+    let first = s.as_bytes().first()?.to_ascii_lowercase();
+    names.iter().find_map(|n| {
+        if n.first.is_some_and(|f| f != first) {
+            return None;
+        }
+        let len = if n.ascii {
+            ascii_prefix(s, &n.lower)
+        } else {
+            unicode_prefix(s, &n.lower)
+        };
+        len.map(|len| (n.value, len))
+    })
 }
 
-/// If `s` starts with `lower` (an already lowercased name), ignoring case,
-/// the byte length of that prefix of `s`.
-fn starts_with_ci(s: &str, lower: &str) -> Option<usize> {
-    if lower.is_ascii() {
-        let n = lower.len();
-        // Equal ignoring ASCII case to ASCII bytes means the prefix is ASCII
-        // too, so `n` is a char boundary of `s`.
-        return s
-            .as_bytes()
-            .get(..n)?
-            .eq_ignore_ascii_case(lower.as_bytes())
-            .then_some(n);
-    }
+/// If `s` starts with the ASCII `lower` ignoring case, its byte length.
+fn ascii_prefix(s: &str, lower: &str) -> Option<usize> {
+    let n = lower.len();
+    // Equal ignoring ASCII case to ASCII bytes means the prefix is ASCII
+    // too, so `n` is a char boundary of `s`.
+    s.as_bytes().get(..n)?.eq_ignore_ascii_case(lower.as_bytes()).then_some(n)
+}
+
+/// If `s` starts with `lower` ignoring case, the byte length of that
+/// prefix of `s` (which may differ from `lower`'s).
+fn unicode_prefix(s: &str, lower: &str) -> Option<usize> {
     let mut input = s.char_indices();
     for want in lower.chars() {
         let (_, got) = input.next()?;

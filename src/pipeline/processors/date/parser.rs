@@ -22,13 +22,18 @@ const MAX_VARIABLE_WIDTH: u8 = 10;
 enum Item {
     /// Matched exactly, except that ASCII letters ignore case.
     Literal(Box<str>),
+    /// A one-byte literal that is ASCII punctuation or a digit.
+    Byte(u8),
     /// `min..=max` digits, leaving `reserve` digits for the numeric fields
-    /// that follow without a separator.
+    /// that follow without a separator. `sep` is the one-byte literal that
+    /// follows, folded in: most patterns alternate numbers and separators,
+    /// and each item costs an unpredictable dispatch.
     Number {
         field: Field,
         min: u8,
         max: u8,
         reserve: u8,
+        sep: Option<u8>,
     },
     Fraction {
         count: u8,
@@ -100,6 +105,7 @@ fn items(elements: &[Element]) -> Vec<Item> {
                         min,
                         max,
                         reserve: 0,
+                        sep: None,
                     }
                 }
                 // Alone, a fraction takes 1 to 9 digits whatever its width,
@@ -149,7 +155,55 @@ fn items(elements: &[Element]) -> Vec<Item> {
             _ => following = 0,
         }
     }
-    items
+
+    let mut fused = Vec::with_capacity(items.len());
+    let mut rest = items.into_iter().peekable();
+    while let Some(item) = rest.next() {
+        fused.push(match item {
+            Item::Number {
+                field,
+                min,
+                max,
+                reserve,
+                sep: None,
+            } => {
+                let sep = rest.peek().and_then(single_byte);
+                if sep.is_some() {
+                    rest.next();
+                }
+                Item::Number {
+                    field,
+                    min,
+                    max,
+                    reserve,
+                    sep,
+                }
+            }
+            other => single_byte(&other).map_or(other, Item::Byte),
+        });
+    }
+    fused
+}
+
+/// Printable ASCII, so that a one-byte literal can be named in errors
+/// without keeping its text.
+const PRINTABLE: &str = " !\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~";
+
+fn printable(b: u8) -> &'static str {
+    let i = usize::from(b.wrapping_sub(b' '));
+    PRINTABLE.get(i..i + 1).unwrap_or("?")
+}
+
+/// The byte of a one-byte literal that is matched exactly: printable
+/// ASCII other than letters (which match in either case).
+fn single_byte(item: &Item) -> Option<u8> {
+    match item {
+        Item::Literal(l) => match l.as_bytes() {
+            [b] if (b' '..=b'~').contains(b) && !b.is_ascii_alphabetic() => Some(*b),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 fn parse_items<'p>(
@@ -164,9 +218,15 @@ fn parse_items<'p>(
         let at = *pos;
         let rest = bytes.get(at..).unwrap_or_default();
         // Every item consumes whole characters, so `at` is a char boundary.
-        let rest_str = input.get(at..).unwrap_or_default();
+        let rest_str = || input.get(at..).unwrap_or_default();
         let expected = |what| ParseError::Expected { pos: at, what };
         match item {
+            Item::Byte(b) => {
+                if rest.first() != Some(b) {
+                    return Err(expected(Expected::Literal(printable(*b))));
+                }
+                *pos += 1;
+            }
             Item::Literal(l) => match rest.get(..l.len()) {
                 Some(got) if got.eq_ignore_ascii_case(l.as_bytes()) => *pos += l.len(),
                 _ => return Err(expected(Expected::Literal(l))),
@@ -176,10 +236,20 @@ fn parse_items<'p>(
                 min,
                 max,
                 reserve,
+                sep,
             } => {
                 let (value, n) = digits(rest, *min, *max, *reserve).ok_or(expected(Expected::Digits(field.name())))?;
                 set_number(f, *field, value)?;
                 *pos += n;
+                if let Some(sep) = sep {
+                    if rest.get(n) != Some(sep) {
+                        return Err(ParseError::Expected {
+                            pos: *pos,
+                            what: Expected::Literal(printable(*sep)),
+                        });
+                    }
+                    *pos += 1;
+                }
             }
             Item::Fraction { min, max, reserve, .. } => {
                 let (_, n) = digits(rest, *min, *max, *reserve).ok_or(expected(Expected::Digits("fraction")))?;
@@ -187,18 +257,18 @@ fn parse_items<'p>(
                 *pos += n;
             }
             Item::MonthText { dot } => {
-                let (month, n) = locale.match_month(rest_str).ok_or(expected(Expected::Text("month")))?;
+                let (month, n) = locale.match_month(rest_str()).ok_or(expected(Expected::Text("month")))?;
                 f.month = Some(month);
                 *pos += n + usize::from(*dot && rest.get(n) == Some(&b'.'));
             }
             Item::DayText { dot } => {
                 // The day of week is redundant with the date; java.time
                 // would cross-check it, we follow Joda and ignore it.
-                let (_, n) = locale.match_day(rest_str).ok_or(expected(Expected::Text("day")))?;
+                let (_, n) = locale.match_day(rest_str()).ok_or(expected(Expected::Text("day")))?;
                 *pos += n + usize::from(*dot && rest.get(n) == Some(&b'.'));
             }
             Item::AmPm => {
-                let (pm, n) = locale.match_am_pm(rest_str).ok_or(expected(Expected::Text("AM/PM")))?;
+                let (pm, n) = locale.match_am_pm(rest_str()).ok_or(expected(Expected::Text("AM/PM")))?;
                 f.pm = Some(pm);
                 *pos += n;
             }
@@ -208,7 +278,7 @@ fn parse_items<'p>(
                 *pos += n;
             }
             Item::Zone => {
-                let (zone, n) = parse_zone(rest_str).ok_or(expected(Expected::Zone))?;
+                let (zone, n) = parse_zone(rest_str()).ok_or(expected(Expected::Zone))?;
                 f.zone = Some(zone);
                 *pos += n;
             }
@@ -228,12 +298,24 @@ fn parse_items<'p>(
 /// when there are more. Returns the value and the digits read.
 fn digits(b: &[u8], min: u8, max: u8, reserve: u8) -> Option<(i64, usize)> {
     let (min, max, reserve) = (usize::from(min), usize::from(max), usize::from(reserve));
-    let available = b.iter().take(max + reserve).take_while(|c| c.is_ascii_digit()).count();
-    let n = available.saturating_sub(reserve).min(max);
+    let n = if min == max {
+        // Fixed width: the reserve cannot change how much is read; a
+        // shortage shows up at the field that lacks digits.
+        min
+    } else {
+        let available = b.iter().take(max + reserve).take_while(|c| c.is_ascii_digit()).count();
+        available.saturating_sub(reserve).min(max)
+    };
     if n < min {
         return None;
     }
-    let value = b.iter().take(n).fold(0i64, |acc, d| acc * 10 + i64::from(d - b'0'));
+    let mut value = 0i64;
+    for d in b.get(..n)? {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        value = value * 10 + i64::from(d - b'0');
+    }
     Some((value, n))
 }
 
@@ -419,6 +501,22 @@ mod tests {
             assert!(e.contains(want), "{input}: {e}");
         }
         assert!(parse("MM", "13").unwrap_err().contains("month 13"));
+    }
+
+    #[test]
+    fn fuses_one_byte_separators() {
+        let p = parser("dd/MMM/yyyy:HH:mm:ss Z");
+        assert_eq!(p.items.len(), 8, "{:?}", p.items);
+        assert!(matches!(p.items[0], Item::Number { sep: Some(b'/'), .. }));
+        assert!(matches!(p.items[1], Item::MonthText { dot: true }));
+        assert!(matches!(p.items[2], Item::Byte(b'/')));
+        assert!(matches!(parser("HH'h'mm").items[1], Item::Literal(_)));
+        assert_eq!(printable(b' '), " ");
+        assert_eq!(printable(b'~'), "~");
+        assert_eq!(printable(b'/'), "/");
+        assert_eq!(printable(0), "?");
+        assert_eq!(printable(0xff), "?");
+        assert!(parse("HH'h'mm", "10H05").is_ok());
     }
 
     #[test]

@@ -36,6 +36,104 @@ pub struct Printer {
     items: Vec<Item>,
     /// Typical output length, to allocate once.
     capacity: usize,
+    /// Set when the format has the shape of nearly every output format,
+    /// the default included; it is then printed without a per-item
+    /// dispatch, which costs more than the digits themselves.
+    iso: Option<IsoShape>,
+}
+
+/// `yyyy-MM-dd'T'HH:mm:ss`, then optionally `.` and 1–9 `S`, then
+/// optionally one offset.
+#[derive(Debug, Clone, Copy)]
+struct IsoShape {
+    fraction: u8,
+    offset: Option<OffsetStyle>,
+}
+
+fn iso_shape(items: &[Item]) -> Option<IsoShape> {
+    let [
+        Item::Number {
+            field: Field::YearOfEra | Field::Year,
+            width: 4,
+        },
+        Item::Literal(a),
+        Item::Number {
+            field: Field::Month,
+            width: 2,
+        },
+        Item::Literal(b),
+        Item::Number { field: Field::Day, width: 2 },
+        Item::Literal(t),
+        Item::Number { field: Field::Hour, width: 2 },
+        Item::Literal(c),
+        Item::Number {
+            field: Field::Minute,
+            width: 2,
+        },
+        Item::Literal(d),
+        Item::Number {
+            field: Field::Second,
+            width: 2,
+        },
+        rest @ ..,
+    ] = items
+    else {
+        return None;
+    };
+    if [&**a, &**b, &**t, &**c, &**d] != ["-", "-", "T", ":", ":"] {
+        return None;
+    }
+    let (fraction, rest) = match rest {
+        [Item::Literal(dot), Item::Fraction(n), rest @ ..] if &**dot == "." => (*n, rest),
+        _ => (0, rest),
+    };
+    let offset = match rest {
+        [] => None,
+        [Item::Offset(style)] => Some(*style),
+        _ => return None,
+    };
+    Some(IsoShape { fraction, offset })
+}
+
+fn ascii_digit(v: u32) -> u8 {
+    b'0' + (v % 10) as u8
+}
+
+/// Prints an [`IsoShape`] format; `None` for years it cannot print.
+fn format_iso(shape: IsoShape, c: &Civil, offset: i32) -> Option<String> {
+    let year = u32::try_from(c.year).ok().filter(|y| *y <= 9999)?;
+    let mut buf = *b"0000-00-00T00:00:00.000000000";
+    buf[0] = ascii_digit(year / 1000);
+    buf[1] = ascii_digit(year / 100);
+    buf[2] = ascii_digit(year / 10);
+    buf[3] = ascii_digit(year);
+    buf[5] = ascii_digit(c.month / 10);
+    buf[6] = ascii_digit(c.month);
+    buf[8] = ascii_digit(c.day / 10);
+    buf[9] = ascii_digit(c.day);
+    buf[11] = ascii_digit(c.hour / 10);
+    buf[12] = ascii_digit(c.hour);
+    buf[14] = ascii_digit(c.minute / 10);
+    buf[15] = ascii_digit(c.minute);
+    buf[17] = ascii_digit(c.second / 10);
+    buf[18] = ascii_digit(c.second);
+    let len = if shape.fraction == 0 {
+        19
+    } else {
+        let n = usize::from(shape.fraction.min(9));
+        let mut v = scaled_fraction(c.nanos, shape.fraction);
+        for slot in buf.iter_mut().skip(20).take(n).rev() {
+            *slot = ascii_digit(v);
+            v /= 10;
+        }
+        20 + n
+    };
+    let mut out = String::with_capacity(len + 6);
+    out.push_str(std::str::from_utf8(buf.get(..len)?).ok()?);
+    if let Some(style) = shape.offset {
+        push_offset(&mut out, offset, style);
+    }
+    Some(out)
 }
 
 impl Printer {
@@ -54,13 +152,19 @@ impl Printer {
                 Item::ZoneId | Item::ZoneName => 16,
             })
             .sum();
-        Printer { items, capacity }
+        let iso = iso_shape(&items);
+        Printer { items, capacity, iso }
     }
 
     /// Formats `instant` as a local time in `zone`.
     pub fn format(&self, instant: Instant, zone: &Zone) -> String {
         let offset = zone.offset_at_utc(instant.secs);
         let c = Civil::from_local_secs(instant.secs + i64::from(offset), instant.nanos);
+        if let Some(shape) = self.iso
+            && let Some(out) = format_iso(shape, &c, offset)
+        {
+            return out;
+        }
         let mut out = String::with_capacity(self.capacity);
         for item in &self.items {
             match item {
@@ -81,13 +185,7 @@ impl Printer {
                     };
                     push_number(&mut out, value, *width);
                 }
-                Item::Fraction(digits) => {
-                    let mut divisor = 100_000_000;
-                    for _ in 0..*digits {
-                        push_digit(&mut out, c.nanos / divisor % 10);
-                        divisor /= 10;
-                    }
-                }
+                Item::Fraction(digits) => push_fraction(&mut out, c.nanos, *digits),
                 Item::MonthText { full } => {
                     let name = MONTHS_EN
                         .get((c.month as usize).wrapping_sub(1))
@@ -152,12 +250,27 @@ fn push2(out: &mut String, v: u32) {
 }
 
 fn push_number(out: &mut String, value: i64, width: u8) {
-    if (0..100).contains(&value) && width <= 2 {
-        // The hot case: months, days and times.
-        if width == 2 || value >= 10 {
-            push_digit(out, (value / 10) as u32);
+    if (0..10_000).contains(&value) && width <= 4 {
+        // The hot case: years, months, days and times. Constant divisors
+        // compile to multiplications.
+        let v = value as u32;
+        let digits = match v {
+            1000.. => 4,
+            100.. => 3,
+            10.. => 2,
+            _ => 1,
+        };
+        let n = width.max(digits);
+        if n >= 4 {
+            push_digit(out, v / 1000);
         }
-        push_digit(out, value as u32);
+        if n >= 3 {
+            push_digit(out, v / 100);
+        }
+        if n >= 2 {
+            push_digit(out, v / 10);
+        }
+        push_digit(out, v);
         return;
     }
     if value < 0 {
@@ -181,6 +294,36 @@ fn push_number(out: &mut String, value: i64, width: u8) {
     }
     for &b in buf.get(20 - len..).unwrap_or_default() {
         out.push(char::from(b));
+    }
+}
+
+/// The first `digits` digits of the nanoseconds. The divisor is chosen by
+/// a match so that every division is by a constant.
+fn push_fraction(out: &mut String, nanos: u32, digits: u8) {
+    let mut v = scaled_fraction(nanos, digits);
+    let mut buf = [b'0'; 9];
+    let n = usize::from(digits.min(9));
+    for slot in buf.iter_mut().take(n).rev() {
+        *slot = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+    for &b in buf.iter().take(n) {
+        out.push(char::from(b));
+    }
+}
+
+/// The first `digits` digits of `nanos` as a number.
+fn scaled_fraction(nanos: u32, digits: u8) -> u32 {
+    match digits {
+        1 => nanos / 100_000_000,
+        2 => nanos / 10_000_000,
+        3 => nanos / 1_000_000,
+        4 => nanos / 100_000,
+        5 => nanos / 10_000,
+        6 => nanos / 1_000,
+        7 => nanos / 100,
+        8 => nanos / 10,
+        _ => nanos,
     }
 }
 
@@ -242,6 +385,36 @@ mod tests {
         assert_eq!(fmt(p, T, Zone::Fixed(19_800)), "2016-12-07T15:35:07.123+05:30");
         let epoch = Instant { secs: 0, nanos: 0 };
         assert_eq!(fmt(p, epoch, Zone::Fixed(-3600)), "1969-12-31T23:00:00.000-01:00");
+    }
+
+    #[test]
+    fn fast_path_matches_general_path() {
+        for p in [
+            "yyyy-MM-dd'T'HH:mm:ss.SSSXXX",
+            "yyyy-MM-dd'T'HH:mm:ss",
+            "uuuu-MM-dd'T'HH:mm:ss.SSSSSSSSSZ",
+            "yyyy-MM-dd'T'HH:mm:ss.Sxx",
+            "yyyy-MM-dd'T'HH:mm:ssZZ",
+        ] {
+            let printer = Printer::new(&compile(p).unwrap());
+            assert!(printer.iso.is_some(), "{p}");
+            let slow = Printer { iso: None, ..Printer::new(&compile(p).unwrap()) };
+            for zone in [Zone::Utc, Zone::Fixed(-9000), Zone::Named(Tz::America__New_York)] {
+                for secs in [0, T.secs, -62_135_596_800, 253_402_300_799, 951_782_400] {
+                    let i = Instant { secs, nanos: T.nanos };
+                    assert_eq!(printer.format(i, &zone), slow.format(i, &zone), "{p} {secs} {zone:?}");
+                }
+            }
+        }
+        for p in ["yyyy-MM-dd HH:mm:ss", "yyyy-MM-dd'T'HH:mm:ss.SSSXXX'!'", "yy-MM-dd'T'HH:mm:ss"] {
+            assert!(Printer::new(&compile(p).unwrap()).iso.is_none(), "{p}");
+        }
+        // A year the fast path cannot print falls back.
+        let first = Instant {
+            secs: crate::pipeline::processors::date::civil::MIN_SECS,
+            nanos: 0,
+        };
+        assert_eq!(fmt("yyyy-MM-dd'T'HH:mm:ssXXX", first, Zone::Fixed(-3600)), "-0001-12-31T23:00:00-01:00");
     }
 
     #[test]
