@@ -405,7 +405,10 @@ fn ascii_prefix(s: &str, lower: &str) -> Option<usize> {
     let n = lower.len();
     // Equal ignoring ASCII case to ASCII bytes means the prefix is ASCII
     // too, so `n` is a char boundary of `s`.
-    s.as_bytes().get(..n)?.eq_ignore_ascii_case(lower.as_bytes()).then_some(n)
+    s.as_bytes()
+        .get(..n)?
+        .eq_ignore_ascii_case(lower.as_bytes())
+        .then_some(n)
 }
 
 /// If `s` starts with `lower` ignoring case, the byte length of that

@@ -701,6 +701,31 @@ mod tests {
         }
 
         #[test]
+        fn arbitrary_patterns_never_panic(
+            tokens in prop::collection::vec(
+                prop_oneof![
+                    prop::sample::select(vec![
+                        "y", "yy", "yyyy", "u", "M", "MM", "MMM", "MMMM", "d", "dd", "D", "DDD", "H", "HH", "h", "k",
+                        "K", "m", "mm", "s", "ss", "S", "SSS", "SSSSSSSSS", "a", "EEE", "EEEE", "Z", "ZZ", "ZZZ",
+                        "ZZZZ", "X", "XXX", "xx", "z", "VV", "[", "]", "'", "''", "-", "/", ":", ".", " ", ",",
+                    ]).prop_map(str::to_owned),
+                    "[a-zA-Z]{1,3}|[^a-zA-Z]",
+                ],
+                0..12,
+            ),
+            input in "[0-9A-Za-z/:. ,+\\-]{0,30}",
+        ) {
+            let pattern = tokens.concat();
+            let configs = [
+                json!({"field": "t", "formats": [pattern.clone()], "output_format": pattern.clone()}),
+                json!({"field": "t", "formats": [pattern.clone()]}),
+            ];
+            for p in configs.iter().filter_map(|c| build(c).ok()) {
+                let _ = try_run(p, json!({"t": input}));
+            }
+        }
+
+        #[test]
         fn numbers_never_panic(n in any::<f64>(), i in any::<i64>()) {
             let _ = try_run(all_format_processor(), json!({"t": n, "tz": "UTC", "lang": "en"}));
             let _ = try_run(all_format_processor(), json!({"t": i, "tz": "Asia/Kolkata", "lang": "en"}));

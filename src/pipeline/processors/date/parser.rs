@@ -187,7 +187,8 @@ fn items(elements: &[Element]) -> Vec<Item> {
 
 /// Printable ASCII, so that a one-byte literal can be named in errors
 /// without keeping its text.
-const PRINTABLE: &str = " !\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~";
+const PRINTABLE: &str =
+    " !\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~";
 
 fn printable(b: u8) -> &'static str {
     let i = usize::from(b.wrapping_sub(b' '));
@@ -257,7 +258,9 @@ fn parse_items<'p>(
                 *pos += n;
             }
             Item::MonthText { dot } => {
-                let (month, n) = locale.match_month(rest_str()).ok_or(expected(Expected::Text("month")))?;
+                let (month, n) = locale
+                    .match_month(rest_str())
+                    .ok_or(expected(Expected::Text("month")))?;
                 f.month = Some(month);
                 *pos += n + usize::from(*dot && rest.get(n) == Some(&b'.'));
             }
@@ -268,7 +271,9 @@ fn parse_items<'p>(
                 *pos += n + usize::from(*dot && rest.get(n) == Some(&b'.'));
             }
             Item::AmPm => {
-                let (pm, n) = locale.match_am_pm(rest_str()).ok_or(expected(Expected::Text("AM/PM")))?;
+                let (pm, n) = locale
+                    .match_am_pm(rest_str())
+                    .ok_or(expected(Expected::Text("AM/PM")))?;
                 f.pm = Some(pm);
                 *pos += n;
             }

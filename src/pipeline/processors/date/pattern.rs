@@ -194,6 +194,9 @@ fn spec(letter: char, count: usize) -> Result<Spec, String> {
     }
 }
 
+/// Deepest `[[…]]` nesting accepted.
+const MAX_NESTING: usize = 8;
+
 /// Compiles a pattern into elements. Quotes, `''`, optional sections and
 /// java.time's reserved characters follow `DateTimeFormatterBuilder`.
 pub fn compile(pattern: &str) -> Result<Vec<Element>, String> {
@@ -253,7 +256,16 @@ pub fn compile(pattern: &str) -> Result<Vec<Element>, String> {
                 }
                 push_literal(&mut stack, &lit);
             }
-            '[' => stack.push(Vec::new()),
+            '[' => {
+                // Parsing recurses into sections; keep a hostile config
+                // from exhausting the stack.
+                if stack.len() > MAX_NESTING {
+                    return Err(format!(
+                        "optional sections nested more than {MAX_NESTING} deep in pattern `{pattern}`"
+                    ));
+                }
+                stack.push(Vec::new());
+            }
             ']' => {
                 if stack.len() < 2 {
                     return Err(format!("`]` without a matching `[` in pattern `{pattern}`"));
@@ -395,6 +407,7 @@ mod tests {
             ("aa", "too many"),
             ("EEEEEE", "too many"),
             ("'hello' - ", "no date or time letters"),
+            ("HH[[[[[[[[[mm]]]]]]]]]", "nested more than 8 deep"),
         ] {
             let e = compile(pattern).unwrap_err();
             assert!(e.contains(reason), "{pattern}: {e}");

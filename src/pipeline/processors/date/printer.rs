@@ -62,9 +62,15 @@ fn iso_shape(items: &[Item]) -> Option<IsoShape> {
             width: 2,
         },
         Item::Literal(b),
-        Item::Number { field: Field::Day, width: 2 },
+        Item::Number {
+            field: Field::Day,
+            width: 2,
+        },
         Item::Literal(t),
-        Item::Number { field: Field::Hour, width: 2 },
+        Item::Number {
+            field: Field::Hour,
+            width: 2,
+        },
         Item::Literal(c),
         Item::Number {
             field: Field::Minute,
@@ -398,7 +404,10 @@ mod tests {
         ] {
             let printer = Printer::new(&compile(p).unwrap());
             assert!(printer.iso.is_some(), "{p}");
-            let slow = Printer { iso: None, ..Printer::new(&compile(p).unwrap()) };
+            let slow = Printer {
+                iso: None,
+                ..Printer::new(&compile(p).unwrap())
+            };
             for zone in [Zone::Utc, Zone::Fixed(-9000), Zone::Named(Tz::America__New_York)] {
                 for secs in [0, T.secs, -62_135_596_800, 253_402_300_799, 951_782_400] {
                     let i = Instant { secs, nanos: T.nanos };
@@ -406,7 +415,11 @@ mod tests {
                 }
             }
         }
-        for p in ["yyyy-MM-dd HH:mm:ss", "yyyy-MM-dd'T'HH:mm:ss.SSSXXX'!'", "yy-MM-dd'T'HH:mm:ss"] {
+        for p in [
+            "yyyy-MM-dd HH:mm:ss",
+            "yyyy-MM-dd'T'HH:mm:ss.SSSXXX'!'",
+            "yy-MM-dd'T'HH:mm:ss",
+        ] {
             assert!(Printer::new(&compile(p).unwrap()).iso.is_none(), "{p}");
         }
         // A year the fast path cannot print falls back.
@@ -414,7 +427,10 @@ mod tests {
             secs: crate::pipeline::processors::date::civil::MIN_SECS,
             nanos: 0,
         };
-        assert_eq!(fmt("yyyy-MM-dd'T'HH:mm:ssXXX", first, Zone::Fixed(-3600)), "-0001-12-31T23:00:00-01:00");
+        assert_eq!(
+            fmt("yyyy-MM-dd'T'HH:mm:ssXXX", first, Zone::Fixed(-3600)),
+            "-0001-12-31T23:00:00-01:00"
+        );
     }
 
     #[test]
