@@ -506,6 +506,7 @@ mod tests {
         let set = crate::pipeline::PipelineSet::empty();
         let mut ctx = ExecContext {
             pipelines: &set,
+            pipeline: "test",
             depth: 0,
         };
         match p.process(&mut doc, &mut ctx) {
