@@ -34,7 +34,9 @@ pub fn write_fixture_dbs(dir: &Path) -> io::Result<()> {
 }
 
 fn build_db(fixture: &Value) -> Result<Vec<u8>, String> {
-    let database_type = fixture["database_type"].as_str().ok_or("`database_type` must be a string")?;
+    let database_type = fixture["database_type"]
+        .as_str()
+        .ok_or("`database_type` must be a string")?;
     let description = fixture["description"].as_str().unwrap_or("Sluice test fixture");
     let mut writer = Writer::builder(database_type)
         .description(&[("en", description)])
@@ -42,10 +44,14 @@ fn build_db(fixture: &Value) -> Result<Vec<u8>, String> {
         .build();
     let records = fixture["records"].as_array().ok_or("`records` must be a list")?;
     for record in records {
-        let network = record["network"].as_str().ok_or("every record needs a `network` string")?;
+        let network = record["network"]
+            .as_str()
+            .ok_or("every record needs a `network` string")?;
         let net: IpNet = network.parse().map_err(|e| format!("network `{network}`: {e}"))?;
         let data = to_mmdb(&record["data"], "")?;
-        writer.insert_value(net, data).map_err(|e| format!("network `{network}`: {e}"))?;
+        writer
+            .insert_value(net, data)
+            .map_err(|e| format!("network `{network}`: {e}"))?;
     }
     writer.to_bytes().map_err(|e| e.to_string())
 }
