@@ -684,6 +684,30 @@ mod tests {
     }
 
     #[test]
+    fn numbers_in_any_mmdb_type() {
+        use mmdb_writer::Value as M;
+        let dir = tempfile::tempdir().unwrap();
+        let net: mmdb_writer::ipnet::IpNet = "192.0.2.0/24".parse().unwrap();
+        let mut city = mmdb_writer::Writer::new("Other-City");
+        let location = M::map([("latitude", M::Float(1.5)), ("longitude", M::U32(7))]);
+        city.insert_value(net, M::map([("location", location)])).unwrap();
+        std::fs::write(dir.path().join("city.mmdb"), city.to_bytes().unwrap()).unwrap();
+        let mut asn = mmdb_writer::Writer::new("Other-ASN");
+        asn.insert_value(net, M::map([("autonomous_system_number", M::U16(64512))]))
+            .unwrap();
+        std::fs::write(dir.path().join("asn.mmdb"), asn.to_bytes().unwrap()).unwrap();
+
+        let p = build_in(Some(dir.path()), json!({"field": "ip", "database_file": "city.mmdb"})).unwrap();
+        assert_eq!(
+            run(p, json!({"ip": "192.0.2.1"}))["geoip"],
+            json!({"location": {"lat": 1.5, "lon": 7.0}})
+        );
+        let config = json!({"field": "ip", "database_file": "asn.mmdb", "properties": ["asn"]});
+        let p = build_in(Some(dir.path()), config).unwrap();
+        assert_eq!(run(p, json!({"ip": "192.0.2.1"}))["geoip"], json!({"asn": 64512}));
+    }
+
+    #[test]
     fn rejects_bad_options() {
         let dir = Some(fixture_dir());
         assert!(build_in(dir, json!({})).err().unwrap().contains("field"));
