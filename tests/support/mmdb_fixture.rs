@@ -4,6 +4,10 @@
 //! the integration tests and `examples/make_geoip_fixture.rs` through
 //! `#[path]`, hence only std, serde_json and mmdb-writer.
 
+// Test binaries that include the support modules without building
+// databases must not warn about this one.
+#![allow(dead_code)]
+
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, UNIX_EPOCH};

@@ -41,6 +41,15 @@ impl Kind {
         }
     }
 
+    /// "a City database", for messages.
+    pub(super) fn described(self) -> &'static str {
+        match self {
+            Kind::City => "a City database",
+            Kind::Country => "a Country database",
+            Kind::Asn => "an ASN database",
+        }
+    }
+
     /// Properties this kind can produce, in ES's documentation order.
     pub(super) fn valid_properties(self) -> &'static [Property] {
         use Property::*;

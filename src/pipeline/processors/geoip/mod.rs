@@ -129,7 +129,7 @@ fn resolve_properties(requested: Option<&[String]>, db: Option<&Database>) -> Re
         let property = Property::parse(name).filter(|p| valid.contains(p)).ok_or_else(|| {
             let names: Vec<&str> = valid.iter().map(|p| p.name()).collect();
             let what = match db {
-                Some(db) => format!("a {:?} database ({})", db.kind(), db.path().display()),
+                Some(db) => format!("{} ({})", db.kind().described(), db.path().display()),
                 None => "the geoip processor".to_owned(),
             };
             format!(
