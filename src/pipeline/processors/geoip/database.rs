@@ -161,6 +161,9 @@ impl Property {
 #[derive(Debug)]
 pub(super) struct NotFound {
     pub(super) searched: Vec<PathBuf>,
+    /// False when no GeoIP directory was configured and the fallback
+    /// directories were searched instead.
+    pub(super) configured: bool,
 }
 
 /// Rejects anything but a bare file name, as ES does: databases are chosen
@@ -192,7 +195,10 @@ pub(super) fn locate(name: &str, geoip_dir: Option<&Path>) -> Result<PathBuf, No
             return Ok(std::path::absolute(&candidate).unwrap_or(candidate));
         }
     }
-    Err(NotFound { searched: dirs })
+    Err(NotFound {
+        searched: dirs,
+        configured: geoip_dir.is_some(),
+    })
 }
 
 /// A database loaded into memory. The file is read rather than mapped:
@@ -532,11 +538,13 @@ mod tests {
         assert!(found.is_absolute() && found.ends_with("x.mmdb"));
         let missing = locate("y.mmdb", Some(dir.path())).unwrap_err();
         assert_eq!(missing.searched, vec![dir.path().to_path_buf()]);
+        assert!(missing.configured);
         let fallback = locate("Sluice-Test-Never-Installed.mmdb", None).unwrap_err();
         assert_eq!(
             fallback.searched,
             vec![PathBuf::from("/usr/share/GeoIP"), PathBuf::from("/var/lib/GeoIP")]
         );
+        assert!(!fallback.configured);
     }
 
     #[test]

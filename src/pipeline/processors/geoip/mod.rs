@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use self::cache::LookupCache;
-use self::database::{ALL_PROPERTIES, Database, FALLBACK_DIRS, Kind, NotFound, Property};
+use self::database::{ALL_PROPERTIES, Database, Kind, NotFound, Property};
 use crate::document::Document;
 use crate::pipeline::compile::CompileContext;
 use crate::pipeline::field_path::{FieldPath, type_name};
@@ -146,7 +146,7 @@ fn resolve_properties(requested: Option<&[String]>, db: Option<&Database>) -> Re
 
 fn missing_database_message(file: &str, not_found: &NotFound) -> String {
     let searched: Vec<String> = not_found.searched.iter().map(|d| d.display().to_string()).collect();
-    let hint = if searched.len() == FALLBACK_DIRS.len() {
+    let hint = if !not_found.configured {
         " (no GeoIP directory is configured, so the default locations were searched)"
     } else {
         ""
@@ -270,7 +270,6 @@ mod mmdb_fixture;
 mod tests {
     use std::collections::HashSet;
     use std::path::{Path, PathBuf};
-    use std::sync::OnceLock;
 
     use serde_json::json;
 
@@ -278,15 +277,18 @@ mod tests {
     use crate::pipeline::compile::{CompileOptions, SharedResources};
     use crate::pipeline::processors::test_util::{run, run_err, try_run};
 
-    /// The fixture databases, generated once for all tests of this module.
-    fn fixture_dir() -> &'static Path {
-        static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-        DIR.get_or_init(|| {
+    thread_local! {
+        /// The fixture databases, generated once per test thread and removed
+        /// when the thread (the test) ends, which a `static` would not do.
+        static FIXTURES: tempfile::TempDir = {
             let dir = tempfile::tempdir().expect("tempdir");
             mmdb_fixture::write_fixture_dbs(dir.path()).expect("fixture databases");
             dir
-        })
-        .path()
+        };
+    }
+
+    fn fixture_dir() -> PathBuf {
+        FIXTURES.with(|dir| dir.path().to_path_buf())
     }
 
     fn build_in(dir: Option<&Path>, config: Value) -> Result<Box<dyn Processor>, String> {
@@ -307,7 +309,7 @@ mod tests {
     }
 
     fn geoip(config: Value) -> Box<dyn Processor> {
-        build_in(Some(fixture_dir()), config).unwrap_or_else(|e| panic!("build failed: {e}"))
+        build_in(Some(&fixture_dir()), config).unwrap_or_else(|e| panic!("build failed: {e}"))
     }
 
     fn asn(mut config: Value) -> Box<dyn Processor> {
@@ -443,13 +445,13 @@ mod tests {
         let out = run(p, json!({"ip": "81.2.69.142"}));
         assert_eq!(out["geoip"], json!({"city_name": "London", "country_iso_code": "GB"}));
 
-        let err = build_in(Some(fixture_dir()), json!({"field": "ip", "properties": ["latitude"]}))
+        let err = build_in(Some(&fixture_dir()), json!({"field": "ip", "properties": ["latitude"]}))
             .err()
             .unwrap();
         assert!(err.contains("invalid property `latitude`"), "{err}");
         assert!(err.contains("city_name") && err.contains("location"), "{err}");
         let err = build_in(
-            Some(fixture_dir()),
+            Some(&fixture_dir()),
             json!({"field": "ip", "properties": ["city_name"], "database_file": "GeoLite2-ASN.mmdb"}),
         )
         .err()
@@ -458,7 +460,7 @@ mod tests {
             err.contains("invalid property `city_name`") && err.contains("organization_name"),
             "{err}"
         );
-        let err = build_in(Some(fixture_dir()), json!({"field": "ip", "properties": []}))
+        let err = build_in(Some(&fixture_dir()), json!({"field": "ip", "properties": []}))
             .err()
             .unwrap();
         assert!(err.contains("empty"), "{err}");
@@ -684,6 +686,42 @@ mod tests {
     }
 
     #[test]
+    fn country_database_in_an_ipv4_only_file() {
+        use mmdb_writer::Value as M;
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = mmdb_writer::Writer::builder("GeoLite2-Country")
+            .ip_version(mmdb_writer::IpVersion::V4)
+            .build();
+        let place = |code: &str, name: &str| M::map([("iso_code", M::from(code)), ("names", M::map([("en", name)]))]);
+        let record = M::map([
+            (
+                "continent",
+                M::map([("code", M::from("EU")), ("names", M::map([("en", "Europe")]))]),
+            ),
+            ("country", place("PT", "Portugal")),
+        ]);
+        let net: mmdb_writer::ipnet::IpNet = "192.0.2.0/24".parse().unwrap();
+        writer.insert_value(net, record).unwrap();
+        std::fs::write(dir.path().join("GeoLite2-Country.mmdb"), writer.to_bytes().unwrap()).unwrap();
+
+        let config = json!({"field": "ip", "database_file": "GeoLite2-Country.mmdb"});
+        let p = build_in(Some(dir.path()), config.clone()).unwrap();
+        assert_eq!(
+            run(p, json!({"ip": "192.0.2.9"}))["geoip"],
+            json!({"continent_name": "Europe", "country_iso_code": "PT", "country_name": "Portugal"})
+        );
+        // No IPv6 tree: IPv6 addresses simply have no data.
+        let p = build_in(Some(dir.path()), config).unwrap();
+        assert_eq!(run(p, json!({"ip": "2a03::1"})), json!({"ip": "2a03::1"}));
+        let config = json!({"field": "ip", "database_file": "GeoLite2-Country.mmdb", "properties": ["continent_code", "city_name"]});
+        let err = build_in(Some(dir.path()), config).err().unwrap();
+        assert!(
+            err.contains("invalid property `city_name` for a Country database"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn numbers_in_any_mmdb_type() {
         use mmdb_writer::Value as M;
         let dir = tempfile::tempdir().unwrap();
@@ -709,7 +747,8 @@ mod tests {
 
     #[test]
     fn rejects_bad_options() {
-        let dir = Some(fixture_dir());
+        let fixtures = fixture_dir();
+        let dir = Some(fixtures.as_path());
         assert!(build_in(dir, json!({})).err().unwrap().contains("field"));
         assert!(
             build_in(dir, json!({"field": "ip", "bogus": 1}))
@@ -737,7 +776,7 @@ mod tests {
     #[test]
     fn one_reader_per_database_file() {
         let options = CompileOptions {
-            geoip_dir: Some(fixture_dir().to_path_buf()),
+            geoip_dir: Some(fixture_dir()),
             ..CompileOptions::default()
         };
         let names = HashSet::new();
