@@ -1,0 +1,93 @@
+//! Builds the GeoIP fixture databases (`GeoLite2-City.mmdb`,
+//! `GeoLite2-ASN.mmdb`) from the JSON records in `tests/fixtures/geoip/`, so
+//! tests never depend on a MaxMind download. Shared by the lib's unit tests,
+//! the integration tests and `examples/make_geoip_fixture.rs` through
+//! `#[path]`, hence only std, serde_json and mmdb-writer.
+
+// Test binaries that include the support modules without building
+// databases must not warn about this one.
+#![allow(dead_code)]
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, UNIX_EPOCH};
+
+use mmdb_writer::ipnet::IpNet;
+use mmdb_writer::{Value as MmdbValue, Writer};
+use serde_json::Value;
+
+/// The fixture sources and the database file each becomes.
+const FIXTURES: &[(&str, &str)] = &[("city.json", "GeoLite2-City.mmdb"), ("asn.json", "GeoLite2-ASN.mmdb")];
+
+/// A fixed build time keeps the generated files byte-for-byte reproducible.
+const BUILD_EPOCH_SECS: u64 = 1_700_000_000;
+
+/// Writes `GeoLite2-City.mmdb` and `GeoLite2-ASN.mmdb` into `dir` (which
+/// must exist).
+pub fn write_fixture_dbs(dir: &Path) -> io::Result<()> {
+    let source_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/geoip");
+    for (json_file, db_file) in FIXTURES {
+        let source = source_dir.join(json_file);
+        let text = std::fs::read_to_string(&source)
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", source.display())))?;
+        let fixture: Value = serde_json::from_str(&text).map_err(|e| invalid(format!("{}: {e}", source.display())))?;
+        let bytes = build_db(&fixture).map_err(|e| invalid(format!("{}: {e}", source.display())))?;
+        std::fs::write(dir.join(db_file), bytes)?;
+    }
+    Ok(())
+}
+
+fn build_db(fixture: &Value) -> Result<Vec<u8>, String> {
+    let database_type = fixture["database_type"]
+        .as_str()
+        .ok_or("`database_type` must be a string")?;
+    let description = fixture["description"].as_str().unwrap_or("Sluice test fixture");
+    let mut writer = Writer::builder(database_type)
+        .description(&[("en", description)])
+        .build_epoch(UNIX_EPOCH + Duration::from_secs(BUILD_EPOCH_SECS))
+        .build();
+    let records = fixture["records"].as_array().ok_or("`records` must be a list")?;
+    for record in records {
+        let network = record["network"]
+            .as_str()
+            .ok_or("every record needs a `network` string")?;
+        let net: IpNet = network.parse().map_err(|e| format!("network `{network}`: {e}"))?;
+        let data = to_mmdb(&record["data"], "")?;
+        writer
+            .insert_value(net, data)
+            .map_err(|e| format!("network `{network}`: {e}"))?;
+    }
+    writer.to_bytes().map_err(|e| e.to_string())
+}
+
+/// Maps JSON onto the MMDB types MaxMind itself uses: coordinates are
+/// doubles even when written without a fraction, other whole numbers are
+/// uint32 (geoname ids, AS numbers, accuracy radius).
+fn to_mmdb(value: &Value, key: &str) -> Result<MmdbValue, String> {
+    Ok(match value {
+        Value::String(s) => MmdbValue::String(s.clone()),
+        Value::Bool(b) => MmdbValue::Bool(*b),
+        Value::Number(n) if key == "latitude" || key == "longitude" => {
+            MmdbValue::Double(n.as_f64().ok_or_else(|| format!("`{key}` must be a number"))?)
+        }
+        Value::Number(n) => match (n.as_u64(), n.as_f64()) {
+            (Some(u), _) => match u32::try_from(u) {
+                Ok(small) => MmdbValue::U32(small),
+                Err(_) => MmdbValue::U64(u),
+            },
+            (None, Some(f)) if n.is_f64() => MmdbValue::Double(f),
+            _ => return Err(format!("`{key}`: negative integers are not used in GeoIP records")),
+        },
+        Value::Array(items) => MmdbValue::Array(items.iter().map(|v| to_mmdb(v, key)).collect::<Result<_, _>>()?),
+        Value::Object(map) => MmdbValue::Map(
+            map.iter()
+                .map(|(k, v)| Ok((k.clone(), to_mmdb(v, k)?)))
+                .collect::<Result<_, String>>()?,
+        ),
+        Value::Null => return Err(format!("`{key}` is null; leave the key out instead")),
+    })
+}
+
+fn invalid(message: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, message)
+}
