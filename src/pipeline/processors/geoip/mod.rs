@@ -603,6 +603,7 @@ mod tests {
         let set = crate::pipeline::PipelineSet::empty();
         let mut ctx = ExecContext {
             pipelines: &set,
+            pipeline: "test",
             depth: 0,
         };
         p.process(&mut doc, &mut ctx).unwrap();
