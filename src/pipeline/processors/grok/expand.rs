@@ -141,10 +141,7 @@ impl<'a> Expander<'a> {
         if let Some(pos) = self.stack.iter().position(|n| n == name) {
             let mut cycle = self.stack[pos..].to_vec();
             cycle.push(name.to_owned());
-            return Err(format!(
-                "{what}: pattern `{name}` is recursive: {}",
-                cycle.join(" -> ")
-            ));
+            return Err(format!("{what}: pattern `{name}` is recursive: {}", cycle.join(" -> ")));
         }
         let Some(definition) = self.bank.get(name) else {
             let referrer = match self.stack.last() {
@@ -286,6 +283,11 @@ mod tests {
         }
         let b: HashMap<String, String> = pairs.into_iter().collect();
         let bank = make_bank(&b, &[]);
-        assert!(Expander::new(&bank).expand_user("%{P39}", "p").unwrap_err().contains("MiB"));
+        assert!(
+            Expander::new(&bank)
+                .expand_user("%{P39}", "p")
+                .unwrap_err()
+                .contains("MiB")
+        );
     }
 }

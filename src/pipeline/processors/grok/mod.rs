@@ -224,7 +224,10 @@ fn read_patterns_dir(dir: &Path) -> Result<Vec<(String, String, String)>, String
     for entry in entries {
         let entry = entry.map_err(|e| format!("cannot read directory `{}`: {e}", dir.display()))?;
         let path = entry.path();
-        let hidden = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'));
+        let hidden = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with('.'));
         if path.is_file() && !hidden {
             files.push(path);
         }
@@ -274,17 +277,37 @@ fn compile(patterns: &[String], bank: &Bank<'_>, trace_match: bool) -> Result<Co
         combined.push(')');
         // Compile each alternative alone (without JIT) so a syntax error is
         // reported against the pattern that has it.
-        if let Err(e) = RegexBuilder::new().utf(true).build(&combined[start..]) {
-            return Err(format!("{what}: invalid regular expression: {}", describe_pcre2_error(&e, &combined[start..])));
+        let alone = format!("(?a){}", &combined[start..]);
+        if let Err(e) = builder().build(&alone) {
+            return Err(format!(
+                "{what}: invalid regular expression: {}",
+                describe_pcre2_error(&e, &alone)
+            ));
         }
     }
     let fields = map_fields(&translator)?;
-    let regex = compile_regex(&combined).map_err(|e| format!("invalid regular expression: {}", describe_pcre2_error(&e, &combined)))?;
+    let regex = compile_regex(&combined)
+        .map_err(|e| format!("invalid regular expression: {}", describe_pcre2_error(&e, &combined)))?;
     Ok(Compiled {
         regex,
         fields,
         trace_groups,
     })
+}
+
+/// Compile options shared by the validation and the real compile.
+///
+/// UTF mode gives Oniguruma's character semantics (`.` is one character, a
+/// capture never splits one). The crate's `ucp` flag is the only way to get
+/// UTF mode without PCRE2 re-validating the whole subject on every match
+/// (it adds PCRE2_MATCH_INVALID_UTF, which skips that check; a `&str` is
+/// valid anyway); it costs about as much as the match itself on a log line.
+/// `(?a)` then restores ASCII `\d`, `\s`, `\w`, `\b` and POSIX classes, as
+/// in Ruby.
+fn builder() -> RegexBuilder {
+    let mut b = RegexBuilder::new();
+    b.ucp(true).multi_line(true);
+    b
 }
 
 fn compile_regex(expression: &str) -> Result<Regex, pcre2::Error> {
@@ -293,10 +316,8 @@ fn compile_regex(expression: &str) -> Result<Regex, pcre2::Error> {
     // unanchored search into one anchored attempt, so the limit covers the
     // whole search and not each start position (the lazy prefix finds the
     // leftmost match, exactly like an unanchored search).
-    let anchored = format!("(*LIMIT_MATCH={MATCH_LIMIT})\\A(?s:.*?)(?:{expression})");
-    RegexBuilder::new()
-        .utf(true)
-        .multi_line(true)
+    let anchored = format!("(*LIMIT_MATCH={MATCH_LIMIT})(?a)\\A(?s:.*?)(?:{expression})");
+    builder()
         .jit_if_available(true)
         .max_jit_stack_size(Some(JIT_STACK_SIZE))
         .build(&anchored)
@@ -306,8 +327,12 @@ fn compile_regex(expression: &str) -> Result<Regex, pcre2::Error> {
 fn pcre2_message(e: &pcre2::Error) -> String {
     let full = e.to_string();
     let prefix_end = match e.offset() {
-        Some(offset) => full.find(&format!("offset {offset}: ")).map(|p| p + format!("offset {offset}: ").len()),
-        None => full.find(": ").and_then(|p| full[p + 2..].find(": ").map(|q| p + 2 + q + 2)),
+        Some(offset) => full
+            .find(&format!("offset {offset}: "))
+            .map(|p| p + format!("offset {offset}: ").len()),
+        None => full
+            .find(": ")
+            .and_then(|p| full[p + 2..].find(": ").map(|q| p + 2 + q + 2)),
     };
     match prefix_end {
         Some(p) => full[p..].to_owned(),
@@ -338,7 +363,12 @@ fn map_fields(translator: &Translator) -> Result<Vec<FieldCapture>, String> {
             [field] => (*field, None),
             [_, field] => (*field, None),
             [_, field, kind] => (*field, Some(*kind)),
-            _ => return Err(format!("capture `{}` has too many `:`; expected SYNTAX:field:type", group.name)),
+            _ => {
+                return Err(format!(
+                    "capture `{}` has too many `:`; expected SYNTAX:field:type",
+                    group.name
+                ));
+            }
         };
         let kind = match kind {
             None => CaptureType::String,
@@ -457,7 +487,10 @@ impl Processor for Grok {
             None | Some(Value::Null) if self.ignore_missing => return Ok(Flow::Continue),
             None => return Err(ProcessError::new(format!("field `{}` doesn't exist", self.field))),
             Some(Value::Null) => {
-                return Err(ProcessError::new(format!("field `{}` is null, cannot match it", self.field)));
+                return Err(ProcessError::new(format!(
+                    "field `{}` is null, cannot match it",
+                    self.field
+                )));
             }
             Some(other) => {
                 return Err(ProcessError::new(format!(

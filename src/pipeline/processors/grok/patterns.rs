@@ -46,7 +46,10 @@ const LEGACY_FILES: &[(&str, &str)] = &[
     ("junos", include_str!("patterns/legacy/junos")),
     ("linux-syslog", include_str!("patterns/legacy/linux-syslog")),
     ("maven", include_str!("patterns/legacy/maven")),
-    ("mcollective-patterns", include_str!("patterns/legacy/mcollective-patterns")),
+    (
+        "mcollective-patterns",
+        include_str!("patterns/legacy/mcollective-patterns"),
+    ),
     ("mongodb", include_str!("patterns/legacy/mongodb")),
     ("nagios", include_str!("patterns/legacy/nagios")),
     ("postgresql", include_str!("patterns/legacy/postgresql")),
@@ -167,7 +170,14 @@ mod tests {
     fn both_sets_load_with_their_core_patterns() {
         let legacy = builtin(EcsCompatibility::Disabled);
         let ecs = builtin(EcsCompatibility::V1);
-        for name in ["IP", "HTTPDATE", "COMBINEDAPACHELOG", "SYSLOGBASE", "NAGIOSLOGLINE", "RUBY_LOGGER"] {
+        for name in [
+            "IP",
+            "HTTPDATE",
+            "COMBINEDAPACHELOG",
+            "SYSLOGBASE",
+            "NAGIOSLOGLINE",
+            "RUBY_LOGGER",
+        ] {
             assert!(legacy.contains_key(name), "legacy lacks {name}");
             assert!(ecs.contains_key(name), "ecs-v1 lacks {name}");
         }

@@ -11,7 +11,9 @@
 //! `(?m)` (dot matches newline, PCRE2's `s`), nested character classes
 //! (`[[[:alnum:]]_]`), `\k<name>` back-references and `\uHHHH`. Anchors are
 //! handled by compiling with PCRE2's multi-line option, since Ruby's `^` and
-//! `$` always match at line boundaries.
+//! `$` always match at line boundaries. Ruby's nested repeats (`.?*`, which
+//! PCRE2 rejects, or `a{2}+`, which PCRE2 reads as possessive) get the
+//! explicit group Ruby implies: `(?:.?)*`.
 
 /// A named group of the translated expression.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +31,24 @@ pub struct Translator {
     /// Named groups in capture-number order.
     pub groups: Vec<NamedGroup>,
     captures: usize,
+    /// What was emitted last, to translate quantifier sequences.
+    last: Last,
+    /// Output offsets of the currently open groups.
+    open: Vec<usize>,
+}
+
+/// The previous item of the output, as far as quantifiers care.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Last {
+    /// Start of the pattern, `(`, `|` or an anchor: nothing to repeat.
+    #[default]
+    Nothing,
+    /// An atom starting at this output offset.
+    Atom(usize),
+    /// A quantified atom; `interval` if the quantifier was `{…}`.
+    Quantified { start: usize, interval: bool },
+    /// A quantifier with its lazy (`?`) or possessive (`+`) suffix.
+    Modified(usize),
 }
 
 const HEX_CLASS: &str = "0-9a-fA-F";
@@ -44,16 +64,95 @@ impl Translator {
 
     /// Translates `src` and appends it to `out`.
     pub fn translate(&mut self, src: &str, out: &mut String) -> Result<(), String> {
+        self.last = Last::Nothing;
+        self.open.clear();
         let mut i = 0;
         while i < src.len() {
+            let start = out.len();
             i = match src.as_bytes()[i] {
-                b'\\' => self.escape(src, i, out, false)?,
-                b'[' => self.class(src, i, out)?,
+                b'\\' => {
+                    let next = self.escape(src, i, out, false)?;
+                    self.last = Last::Atom(start);
+                    next
+                }
+                b'[' => {
+                    let next = self.class(src, i, out)?;
+                    self.last = Last::Atom(start);
+                    next
+                }
                 b'(' => self.group(src, i, out)?,
-                _ => copy_char(src, i, out),
+                b')' => {
+                    out.push(')');
+                    self.last = match self.open.pop() {
+                        Some(open) => Last::Atom(open),
+                        None => Last::Nothing,
+                    };
+                    i + 1
+                }
+                b'|' | b'^' | b'$' => {
+                    out.push(src.as_bytes()[i] as char);
+                    self.last = Last::Nothing;
+                    i + 1
+                }
+                b'*' | b'+' | b'?' => {
+                    self.quantifier(&src[i..i + 1], false, out);
+                    i + 1
+                }
+                b'{' => match interval_len(&src[i..]) {
+                    Some(len) => {
+                        self.quantifier(&src[i..i + len], true, out);
+                        i + len
+                    }
+                    None => {
+                        out.push('{');
+                        self.last = Last::Atom(start);
+                        i + 1
+                    }
+                },
+                _ => {
+                    let next = copy_char(src, i, out);
+                    self.last = Last::Atom(start);
+                    next
+                }
             };
         }
         Ok(())
+    }
+
+    /// Emits a quantifier. In Ruby a quantifier directly after another one
+    /// repeats the quantified atom (`.?*` is `(?:.?)*`), except the lazy
+    /// `?` and, after `*`, `+` or `?`, the possessive `+`.
+    fn quantifier(&mut self, q: &str, interval: bool, out: &mut String) {
+        let nested_start = match self.last {
+            Last::Nothing => {
+                out.push_str(q);
+                return;
+            }
+            Last::Atom(start) => {
+                out.push_str(q);
+                self.last = Last::Quantified { start, interval };
+                return;
+            }
+            Last::Quantified {
+                start,
+                interval: prev_interval,
+            } => {
+                if q == "?" || (q == "+" && !prev_interval) {
+                    out.push_str(q);
+                    self.last = Last::Modified(start);
+                    return;
+                }
+                start
+            }
+            Last::Modified(start) => start,
+        };
+        out.insert_str(nested_start, "(?:");
+        out.push(')');
+        out.push_str(q);
+        self.last = Last::Quantified {
+            start: nested_start,
+            interval,
+        };
     }
 
     /// `src[i]` is a backslash. Returns the index after the escape.
@@ -153,10 +252,7 @@ impl Translator {
         }
         loop {
             let Some(&b) = bytes.get(j) else {
-                return Err(format!(
-                    "unterminated character class `{}`",
-                    truncate(&src[open..], 30)
-                ));
+                return Err(format!("unterminated character class `{}`", truncate(&src[open..], 30)));
             };
             j = match b {
                 b']' => return Ok(j + 1),
@@ -187,17 +283,31 @@ impl Translator {
 
     /// `src[i]` is `(`.
     fn group(&mut self, src: &str, i: usize, out: &mut String) -> Result<usize, String> {
+        let start = out.len();
+        let (next, effect) = self.group_kind(src, i, out)?;
+        match effect {
+            GroupEffect::Opened => {
+                self.open.push(start);
+                self.last = Last::Nothing;
+            }
+            GroupEffect::Atom => self.last = Last::Atom(start),
+            GroupEffect::Nothing => {}
+        }
+        Ok(next)
+    }
+
+    fn group_kind(&mut self, src: &str, i: usize, out: &mut String) -> Result<(usize, GroupEffect), String> {
         let bytes = src.as_bytes();
         match bytes.get(i + 1) {
             // PCRE2 verbs such as (*FAIL) or (*SKIP).
             Some(b'*') => {
                 out.push('(');
-                return Ok(i + 1);
+                return Ok((i + 1, GroupEffect::Opened));
             }
             Some(b'?') => {}
             _ => {
                 out.push_str("(?:");
-                return Ok(i + 1);
+                return Ok((i + 1, GroupEffect::Opened));
             }
         }
         let Some(&kind) = bytes.get(i + 2) else {
@@ -205,12 +315,12 @@ impl Translator {
         };
         match kind {
             b'#' => match src[i..].find(')') {
-                Some(close) => Ok(i + close + 1),
+                Some(close) => Ok((i + close + 1, GroupEffect::Nothing)),
                 None => Err("unterminated comment `(?#`".to_owned()),
             },
             b'<' if matches!(bytes.get(i + 3), Some(b'=' | b'!')) => {
                 out.push_str(&src[i..i + 4]);
-                Ok(i + 4)
+                Ok((i + 4, GroupEffect::Opened))
             }
             b'<' => self.named_group(src, i + 3, '>', out),
             b'\'' => self.named_group(src, i + 3, '\'', out),
@@ -226,11 +336,11 @@ impl Translator {
                 } else {
                     out.push_str(&format!("(?{index})"));
                 }
-                Ok(start + len + 1)
+                Ok((start + len + 1, GroupEffect::Atom))
             }
             b':' | b'=' | b'!' | b'>' => {
                 out.push_str(&src[i..i + 3]);
-                Ok(i + 3)
+                Ok((i + 3, GroupEffect::Opened))
             }
             b'|' => Err("branch-reset groups `(?|` are not supported in grok patterns".to_owned()),
             b'~' => Err("absent operators `(?~` are not supported".to_owned()),
@@ -251,13 +361,30 @@ impl Translator {
                     }
                     j += 1;
                 }
-                Ok(j)
+                match bytes.get(j) {
+                    Some(b':') => {
+                        out.push(':');
+                        Ok((j + 1, GroupEffect::Opened))
+                    }
+                    Some(b')') => {
+                        out.push(')');
+                        Ok((j + 1, GroupEffect::Nothing))
+                    }
+                    // Let PCRE2 report the malformed option group.
+                    _ => Ok((j, GroupEffect::Opened)),
+                }
             }
         }
     }
 
     /// Name starts at `start` and ends at `close`; emits a capturing group.
-    fn named_group(&mut self, src: &str, start: usize, close: char, out: &mut String) -> Result<usize, String> {
+    fn named_group(
+        &mut self,
+        src: &str,
+        start: usize,
+        close: char,
+        out: &mut String,
+    ) -> Result<(usize, GroupEffect), String> {
         let Some(len) = src[start..].find(close) else {
             return Err(format!("unterminated group name `{}`", truncate(&src[start..], 30)));
         };
@@ -271,8 +398,36 @@ impl Translator {
             index: self.captures,
         });
         out.push('(');
-        Ok(start + len + 1)
+        Ok((start + len + 1, GroupEffect::Opened))
     }
+}
+
+/// What a `(` construct leaves behind.
+enum GroupEffect {
+    /// A group was opened; its `)` comes later.
+    Opened,
+    /// A complete atom such as `(?P=name)`.
+    Atom,
+    /// Nothing to repeat: a comment or an option setting.
+    Nothing,
+}
+
+/// Length of an Oniguruma interval quantifier (`{n}`, `{n,}`, `{n,m}`,
+/// `{,m}`) at the start of `s`; anything else is a literal `{`.
+fn interval_len(s: &str) -> Option<usize> {
+    let body = s.strip_prefix('{')?;
+    let close = body.find('}')?;
+    let inner = &body[..close];
+    let (low, high) = match inner.split_once(',') {
+        Some((low, high)) => (low, Some(high)),
+        None => (inner, None),
+    };
+    let digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
+    let valid = match high {
+        None => !low.is_empty() && digits(low),
+        Some(high) => digits(low) && digits(high) && !(low.is_empty() && high.is_empty()),
+    };
+    valid.then_some(close + 2)
 }
 
 /// Copies the character starting at byte `i` and returns the next index.
@@ -327,11 +482,27 @@ mod tests {
         assert_eq!(tr(r"[\h-]\H").unwrap().0, r"[0-9a-fA-F-][^0-9a-fA-F]");
         assert_eq!(tr(r"(?m)a.b(?i-m:c)").unwrap().0, r"(?s)a.b(?i-s:c)");
         assert_eq!(tr(r"\u00e9\v").unwrap().0, r"\x{00e9}\x0B");
-        assert_eq!(tr(r"(/[[[:alnum:]]_%!$@:.,+~-]*)+").unwrap().0, r"(?:/[[:alnum:]_%!$@:.,+~-]*)+");
+        assert_eq!(
+            tr(r"(/[[[:alnum:]]_%!$@:.,+~-]*)+").unwrap().0,
+            r"(?:/[[:alnum:]_%!$@:.,+~-]*)+"
+        );
         assert_eq!(tr(r"[]a][^]b]").unwrap().0, r"[\]a][^\]b]");
         assert_eq!(tr(r"(?#comment (x)a").unwrap().0, r"a");
         assert_eq!(tr(r"\Q(a[\E(b)").unwrap().0, r"\Q(a[\E(?:b)");
         assert_eq!(tr("é[ä]").unwrap().0, "é[ä]");
+    }
+
+    #[test]
+    fn ruby_nested_repeats_get_explicit_groups() {
+        assert_eq!(tr(r"a.?*b").unwrap().0, r"a(?:.?)*b");
+        assert_eq!(tr(r"x{2}+").unwrap().0, r"(?:x{2})+");
+        assert_eq!(tr(r"(ab)?*").unwrap().0, r"(?:(?:ab)?)*");
+        assert_eq!(tr(r"[ab]+*").unwrap().0, r"(?:[ab]+)*");
+        // Lazy and possessive suffixes stay as they are.
+        assert_eq!(tr(r"a*?b+?c??d++e?+f{1,2}?").unwrap().0, r"a*?b+?c??d++e?+f{1,2}?");
+        // Not an interval: a literal brace.
+        assert_eq!(tr(r"a{x}{,3}").unwrap().0, r"a{x}{,3}");
+        assert_eq!(tr(r"(?i)a(?i:b)*").unwrap().0, r"(?i)a(?i:b)*");
     }
 
     #[test]
