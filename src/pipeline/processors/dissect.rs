@@ -398,7 +398,7 @@ impl Processor for Dissect {
             }
             Some(other) => {
                 return Err(ProcessError::new(format!(
-                    "field `{}` is a {}, dissect needs a string",
+                    "field `{}` is not a string (found {}); dissect splits strings only",
                     self.field,
                     type_name(other)
                 )));
@@ -534,6 +534,39 @@ mod tests {
         );
         // A reference name colliding with a plain key leaves too few fields.
         assert!(fails("%{b} %{*a} %{&a}", "x b y"));
+    }
+
+    #[test]
+    fn documented_example() {
+        let p = build(&json!({
+            "field": "message",
+            "pattern": r#"%{source.ip} %{?ident} %{user.name} [%{+ts} %{+ts}] "%{http.request.method} %{url.original} HTTP/%{http.version}" %{http.response.status_code} %{http.response.body.bytes}"#,
+            "append_separator": " "
+        }))
+        .unwrap();
+        let line = r#"1.2.3.4 - bob [30/Apr/1998:22:00:52 +0000] "GET /index.html HTTP/1.0" 200 3171"#;
+        let out = run(p, json!({ "message": line }));
+        assert_eq!(
+            out,
+            json!({
+                "message": line,
+                "source": {"ip": "1.2.3.4"},
+                "user": {"name": "bob"},
+                "ts": "30/Apr/1998:22:00:52 +0000",
+                "http": {
+                    "request": {"method": "GET"},
+                    "version": "1.0",
+                    "response": {"status_code": "200", "body": {"bytes": "3171"}}
+                },
+                "url": {"original": "/index.html"}
+            })
+        );
+    }
+
+    #[test]
+    fn percent_signs_are_plain_delimiter_text() {
+        assert_eq!(fields("%{a} 100% %{b}", "x 100% y"), json!({"a": "x", "b": "y"}));
+        assert_eq!(fields("50%: %{a}", "50%: z"), json!({"a": "z"}));
     }
 
     #[test]

@@ -495,7 +495,7 @@ impl Processor for Grok {
             }
             Some(other) => {
                 return Err(ProcessError::new(format!(
-                    "field `{}` is a {}, grok needs a string",
+                    "field `{}` is not a string (found {}); grok matches strings only",
                     self.field,
                     type_name(other)
                 )));

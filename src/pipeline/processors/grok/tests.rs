@@ -268,7 +268,9 @@ fn unicode_values_are_matched_by_character() {
     // Built-ins with non-ASCII text (MONTH accepts `Mär`).
     let p = grok(json!({"field": "m", "patterns": ["%{MONTH:month} %{WORD:w}"]}));
     assert_eq!(run(p, json!({"m": "Mär x"}))["month"], json!("Mär"));
-    // \w stays ASCII, as in Ruby.
+    // Unicode properties work; \w stays ASCII, as in Ruby.
+    let p = grok(json!({"field": "m", "patterns": [r"(?<word>\p{L}+)"]}));
+    assert_eq!(run(p, json!({"m": "12 Größe!"}))["word"], json!("Größe"));
     let p = grok(json!({"field": "m", "patterns": [r"(?<w>\w+)"]}));
     assert_eq!(run(p, json!({"m": "éa1"}))["w"], json!("a1"));
 }
