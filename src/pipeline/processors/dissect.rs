@@ -617,4 +617,13 @@ mod tests {
         assert!(options_err(json!({"field": "m"})).contains("pattern"));
         assert!(options_err(json!({"field": "m", "pattern": "%{a}", "bogus": 1})).contains("bogus"));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn scanning_never_panics(input in r"[ab ,:é\-]{0,30}") {
+            for pattern in ["%{a} %{b}", "%{a->} %{+a},%{?c}:%{d}", "x%{*k}:%{&k} ", "é%{a}é%{b}"] {
+                let _ = crate::pipeline::processors::test_util::try_run(dissect(pattern), json!({ "m": input.clone() }));
+            }
+        }
+    }
 }

@@ -422,6 +422,18 @@ fn patterns_dir_relative_to_the_pipeline_file() {
     assert!(err.contains("line 1") && err.contains("LONELY"), "{err}");
 }
 
+proptest::proptest! {
+    #[test]
+    fn arbitrary_values_never_panic(value in r"[ -~é→\n\t]{0,200}") {
+        static NGINX: std::sync::OnceLock<Box<dyn Processor>> = std::sync::OnceLock::new();
+        let p = NGINX.get_or_init(nginx);
+        let mut doc = Document::from_message(value);
+        let set = crate::pipeline::PipelineSet::empty();
+        let mut ctx = ExecContext { pipelines: &set, depth: 0 };
+        let _ = p.process(&mut doc, &mut ctx);
+    }
+}
+
 fn nginx_lines(n: usize) -> Vec<String> {
     let agents = [
         "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36",

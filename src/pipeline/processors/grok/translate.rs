@@ -523,4 +523,18 @@ mod tests {
         assert!(tr(r"(?<abc").unwrap_err().contains("unterminated"));
         assert!(tr("a\\").unwrap_err().contains("backslash"));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panics_and_balances_groups(src in r"[a-z()\[\]\\?*+{},:<>'=!#|^$.hHkPQEu0-9é-]{0,40}") {
+            let mut t = Translator::default();
+            let mut out = String::new();
+            if t.translate(&src, &mut out).is_ok() {
+                // Every named group got a distinct, increasing capture number.
+                for (i, g) in t.groups.iter().enumerate() {
+                    proptest::prop_assert_eq!(g.index, i + 1);
+                }
+            }
+        }
+    }
 }
