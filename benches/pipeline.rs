@@ -11,7 +11,7 @@
 use std::hint::black_box;
 use std::path::Path;
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use sluice::document::Document;
 use sluice::generator::{Generator, Kind};
 use sluice::pipeline::{CompileOptions, PipelineSet, Processed};
@@ -60,18 +60,27 @@ fn single(dir: &Path, name: &str, yaml: &str, geoip: &Path) -> PipelineSet {
 fn benches(c: &mut Criterion) {
     let geoip = tempfile::tempdir().expect("tempdir");
     mmdb_fixture::write_fixture_dbs(geoip.path()).expect("GeoIP fixtures");
-    let shipped = PipelineSet::load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines"), &options(geoip.path()))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let shipped = PipelineSet::load_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines"),
+        &options(geoip.path()),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     let access = lines(Kind::NginxAccess);
 
     let mut g = c.benchmark_group("pipeline");
     g.throughput(Throughput::Elements(LINES as u64));
     g.sample_size(20);
-    g.bench_function("nginx_access_full", |b| b.iter(|| black_box(run_all(&shipped, "nginx-access", &access))));
+    g.bench_function("nginx_access_full", |b| {
+        b.iter(|| black_box(run_all(&shipped, "nginx-access", &access)))
+    });
     let app = lines(Kind::AppJson);
-    g.bench_function("app_json_full", |b| b.iter(|| black_box(run_all(&shipped, "app-json", &app))));
+    g.bench_function("app_json_full", |b| {
+        b.iter(|| black_box(run_all(&shipped, "app-json", &app)))
+    });
     let filebeat = lines(Kind::Filebeat);
-    g.bench_function("filebeat_envelope_routed", |b| b.iter(|| black_box(run_all(&shipped, "filebeat", &filebeat))));
+    g.bench_function("filebeat_envelope_routed", |b| {
+        b.iter(|| black_box(run_all(&shipped, "filebeat", &filebeat)))
+    });
     g.finish();
 
     // Each expensive processor alone, on the same lines. Fields are
@@ -84,13 +93,24 @@ fn benches(c: &mut Criterion) {
 "#;
     let cases = [
         ("grok_nginx", format!("processors:{prep}")),
-        ("grok_plus_date", format!("processors:{prep}  - date: {{ field: time, formats: ['dd/MMM/yyyy:H:m:s Z'] }}\n")),
-        ("grok_plus_geoip_city", format!("processors:{prep}  - geoip: {{ field: ip, target_field: source.geo }}\n")),
+        (
+            "grok_plus_date",
+            format!("processors:{prep}  - date: {{ field: time, formats: ['dd/MMM/yyyy:H:m:s Z'] }}\n"),
+        ),
+        (
+            "grok_plus_geoip_city",
+            format!("processors:{prep}  - geoip: {{ field: ip, target_field: source.geo }}\n"),
+        ),
         (
             "grok_plus_geoip_asn",
-            format!("processors:{prep}  - geoip: {{ field: ip, database_file: GeoLite2-ASN.mmdb, target_field: source.as }}\n"),
+            format!(
+                "processors:{prep}  - geoip: {{ field: ip, database_file: GeoLite2-ASN.mmdb, target_field: source.as }}\n"
+            ),
         ),
-        ("grok_plus_user_agent", format!("processors:{prep}  - user_agent: {{ field: ua }}\n")),
+        (
+            "grok_plus_user_agent",
+            format!("processors:{prep}  - user_agent: {{ field: ua }}\n"),
+        ),
     ];
     let mut g = c.benchmark_group("processor");
     g.throughput(Throughput::Elements(LINES as u64));

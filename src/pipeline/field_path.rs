@@ -39,6 +39,14 @@ impl FieldPath {
         if trimmed.is_empty() {
             return Err("field path is empty".to_owned());
         }
+        if trimmed.contains("{{") {
+            // Only some options take templates (set's `field`, remove's
+            // `field`); anywhere else `{{` would silently become part of a
+            // field name.
+            return Err(format!(
+                "field path `{raw}` contains `{{{{`, but this option does not take templates"
+            ));
+        }
         let without_source = trimmed.strip_prefix("_source.").unwrap_or(trimmed);
         let mut segments: Vec<String> = without_source.split('.').map(str::to_owned).collect();
         if segments.iter().any(String::is_empty) {
@@ -311,6 +319,7 @@ mod tests {
 
     #[test]
     fn rejects_bad_paths() {
+        assert!(FieldPath::parse("a.{{b}}").unwrap_err().contains("templates"));
         assert!(FieldPath::parse("").is_err());
         assert!(FieldPath::parse("a..b").is_err());
         assert!(FieldPath::parse(".a").is_err());

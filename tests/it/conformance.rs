@@ -4,7 +4,7 @@
 //! current uap-core data (which Elasticsearch's user_agent processor also
 //! follows) differs from the older data the expectations were made with.
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 use sluice::document::Document;
 
 use crate::pipelines_support::{flatten, repo, run_doc, run_line};
@@ -16,7 +16,12 @@ fn uap_core_updates() -> Vec<(usize, &'static str, Value, &'static str)> {
         (0, "user_agent.device.name", json!("Mac"), mac),
         (2, "user_agent.device.name", json!("Mac"), mac),
         (3, "user_agent.device.name", json!("Mac"), mac),
-        (1, "user_agent.os.name", json!("Windows"), "current uap-core splits `Windows 7` into name and version"),
+        (
+            1,
+            "user_agent.os.name",
+            json!("Windows"),
+            "current uap-core splits `Windows 7` into name and version",
+        ),
     ]
 }
 

@@ -38,7 +38,10 @@ fn shipped_pipelines_match_golden_files() {
     let bless = std::env::var_os("SLUICE_BLESS").is_some();
     let mut checked = 0;
     let mut mismatches = Vec::new();
-    let mut dirs: Vec<_> = std::fs::read_dir(&root).expect("golden dir").filter_map(Result::ok).collect();
+    let mut dirs: Vec<_> = std::fs::read_dir(&root)
+        .expect("golden dir")
+        .filter_map(Result::ok)
+        .collect();
     dirs.sort_by_key(|d| d.path());
     for dir in dirs {
         let pipeline = dir.file_name().to_string_lossy().into_owned();
@@ -59,11 +62,7 @@ fn shipped_pipelines_match_golden_files() {
             let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
             for (i, (a, e)) in actual.lines().zip(expected.lines()).enumerate() {
                 if a != e {
-                    mismatches.push(format!(
-                        "{}:{}\n  expected {e}\n  actual   {a}",
-                        input.display(),
-                        i + 1
-                    ));
+                    mismatches.push(format!("{}:{}\n  expected {e}\n  actual   {a}", input.display(), i + 1));
                 }
             }
             if actual.lines().count() != expected.lines().count() {

@@ -78,7 +78,11 @@ pub fn flatten(v: &Value) -> Map<String, Value> {
         match v {
             Value::Object(m) => {
                 for (k, v) in m {
-                    let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                    let key = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
                     walk(&key, v, out);
                 }
             }

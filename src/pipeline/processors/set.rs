@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::document::Document;
 use crate::pipeline::field_path::FieldPath;
 use crate::pipeline::processor::{ExecContext, Flow, ProcessError, Processor, parse_config};
-use crate::pipeline::template::ValueTemplate;
+use crate::pipeline::template::{Template, ValueTemplate};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -37,8 +37,15 @@ enum Source {
     CopyFrom(FieldPath),
 }
 
+/// The target: a fixed path, or a `{{template}}` rendered per document (ES
+/// allows templates in `set.field`).
+enum Target {
+    Fixed(FieldPath),
+    Templated(Template),
+}
+
 struct Set {
-    field: FieldPath,
+    field: Target,
     source: Source,
     override_existing: bool,
     ignore_empty_value: bool,
@@ -52,8 +59,14 @@ pub fn build(config: &Value) -> Result<Box<dyn Processor>, String> {
         (Some(_), Some(_)) => return Err("`value` and `copy_from` cannot both be set".to_owned()),
         (None, None) => return Err("one of `value` or `copy_from` is required".to_owned()),
     };
+    let template = Template::parse(&c.field)?;
+    let field = if template.is_literal() {
+        Target::Fixed(FieldPath::parse(&c.field)?)
+    } else {
+        Target::Templated(template)
+    };
     Ok(Box::new(Set {
-        field: FieldPath::parse(&c.field)?,
+        field,
         source,
         override_existing: c.override_existing,
         ignore_empty_value: c.ignore_empty_value,
@@ -70,7 +83,16 @@ fn is_empty(v: &Value) -> bool {
 
 impl Processor for Set {
     fn process(&self, doc: &mut Document, _: &mut ExecContext<'_>) -> Result<Flow, ProcessError> {
-        if !self.override_existing && self.field.get(doc).is_some_and(|v| !v.is_null()) {
+        let rendered;
+        let field = match &self.field {
+            Target::Fixed(f) => f,
+            Target::Templated(t) => {
+                let name = t.render(doc);
+                rendered = FieldPath::parse(&name).map_err(|e| ProcessError::new(format!("set: field {e}")))?;
+                &rendered
+            }
+        };
+        if !self.override_existing && field.get(doc).is_some_and(|v| !v.is_null()) {
             return Ok(Flow::Continue);
         }
         let value = match &self.source {
@@ -84,7 +106,7 @@ impl Processor for Set {
         if self.ignore_empty_value && is_empty(&value) {
             return Ok(Flow::Continue);
         }
-        self.field.set(doc, value)?;
+        field.set(doc, value)?;
         Ok(Flow::Continue)
     }
 }
@@ -102,6 +124,14 @@ mod tests {
             json!({"message": "m"}),
         );
         assert_eq!(out["a"]["b"], json!("x-m"));
+    }
+
+    #[test]
+    fn templated_field_names() {
+        let p = build(&json!({"field": "out.{{k}}", "value": 1})).unwrap();
+        assert_eq!(run(p, json!({"k": "x"}))["out"]["x"], json!(1));
+        let p = build(&json!({"field": "{{k}}", "value": 1})).unwrap();
+        assert!(run_err(p, json!({})).contains("empty"));
     }
 
     #[test]

@@ -258,10 +258,9 @@ fn compile(patterns: &[String], bank: &Bank<'_>, trace_match: bool) -> Result<Co
     let mut combined = String::new();
     let mut trace_groups = Vec::new();
     for (i, pattern) in patterns.iter().enumerate() {
+        // An empty pattern is valid in ES and matches anything without
+        // capturing; Filebeat's nginx pipeline relies on it as a fallback.
         let what = format!("patterns[{i}]");
-        if pattern.is_empty() {
-            return Err(format!("{what} is empty"));
-        }
         let expanded = expander.expand_user(pattern, &what)?;
         if i > 0 {
             combined.push('|');

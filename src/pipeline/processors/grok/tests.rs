@@ -368,9 +368,15 @@ fn pattern_definitions_override_and_errors() {
 }
 
 #[test]
+fn empty_pattern_matches_anything_without_capturing() {
+    let p = grok(json!({"field": "m", "patterns": ["%{INT:n:int}", ""]}));
+    let out = run(p, json!({"m": "no digits here"}));
+    assert_eq!(out, json!({"m": "no digits here"}));
+}
+
+#[test]
 fn invalid_options() {
     assert!(grok_err(json!({"field": "m", "patterns": []})).contains("must not be empty"));
-    assert!(grok_err(json!({"field": "m", "patterns": [""]})).contains("patterns[0] is empty"));
     assert!(grok_err(json!({"field": "m"})).contains("patterns"));
     assert!(grok_err(json!({"field": "m", "patterns": ["x"], "bogus": 1})).contains("bogus"));
     assert!(grok_err(json!({"field": "m", "patterns": ["x"], "ecs_compatibility": "v8"})).contains("`disabled`"));
@@ -477,6 +483,7 @@ fn timing_nginx() {
         for doc in &mut batch {
             let mut ctx = ExecContext {
                 pipelines: &set,
+                pipeline: "test",
                 depth: 0,
             };
             if let Err(e) = p.process(doc, &mut ctx) {
