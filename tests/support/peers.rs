@@ -1,0 +1,372 @@
+//! Real peer processes for end-to-end tests: `tansu` as the Kafka broker and
+//! `osmem-server` as Elasticsearch. Each handle owns its process (in its own
+//! process group) and a temporary directory; dropping the handle kills the
+//! group, so peers never outlive a test, not even a panicking one. If the test
+//! process itself is killed, a watchdog reading the child's stdin pipe takes
+//! the peer down when the pipe closes.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use tempfile::TempDir;
+
+const TANSU_INSTALL: &str = "cargo install tansu --locked --features libsql";
+const OSMEM_INSTALL: &str = "pip install osmem-server";
+
+/// How long a peer may take to answer its first request. Generous because
+/// parallel tests on a 2-core machine start several peers at once.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A free TCP port on 127.0.0.1. The port is released before returning, so
+/// another process may grab it first; callers retry on a bind failure.
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0 to find a free port");
+    listener.local_addr().expect("local_addr of a bound listener").port()
+}
+
+/// Finds an executable by name on PATH or in ~/.cargo/bin.
+fn find_on_path(name: &str) -> Option<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
+    if let Some(home) = std::env::var_os("HOME") {
+        dirs.push(Path::new(&home).join(".cargo/bin"));
+    }
+    dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file())
+}
+
+fn tansu_binary() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(path) = std::env::var_os("TANSU_BIN") {
+            return PathBuf::from(path);
+        }
+        find_on_path("tansu").unwrap_or_else(|| {
+            panic!("the `tansu` Kafka broker is not installed (looked on PATH and in ~/.cargo/bin); install it with: {TANSU_INSTALL}")
+        })
+    })
+}
+
+fn osmem_binary() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(path) = std::env::var_os("OSMEM_SERVER_BIN") {
+            return PathBuf::from(path);
+        }
+        let out = Command::new("python3")
+            .args(["-c", "import osmem_server; print(osmem_server.resolve_binary())"])
+            .output();
+        match out {
+            Ok(out) if out.status.success() => {
+                PathBuf::from(String::from_utf8_lossy(&out.stdout).trim().to_string())
+            }
+            Ok(out) => panic!(
+                "osmem-server is not installed ({}); install it with: {OSMEM_INSTALL}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+            Err(e) => panic!("cannot run python3 to locate osmem-server ({e}); install it with: {OSMEM_INSTALL}"),
+        }
+    })
+}
+
+/// The last `lines` lines of a log file, for panic messages.
+fn log_tail(path: &Path, lines: usize) -> String {
+    let mut text = String::new();
+    if let Ok(mut f) = File::open(path) {
+        let _ = f.read_to_string(&mut text);
+    }
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// Kills a whole process group and reaps its leader.
+fn kill_group(child: &mut Child) {
+    // The child was spawned with process_group(0), so its pid is its pgid.
+    let pgid = child.id() as libc::pid_t;
+    // SAFETY: kill(2) with a negative pid only sends a signal to that group.
+    unsafe {
+        libc::kill(-pgid, libc::SIGKILL);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Runs "$@" in the background and kills it with SIGKILL as soon as the
+/// wrapper's stdin reaches EOF, i.e. when the test process goes away without
+/// running destructors. The wrapper exits with the peer's status, so a peer
+/// that dies at startup is noticed through `try_wait`.
+const WATCHDOG: &str = r#"exec 3<&0; "$@" </dev/null & c=$!; { read _ <&3; kill -9 $c 2>/dev/null; } & wait $c"#;
+
+/// A running tansu broker with its data in a temporary sqlite database.
+pub struct Kafka {
+    port: u16,
+    child: Child,
+    log: PathBuf,
+    // Dropped after the process is killed (field order), removing the database.
+    dir: TempDir,
+}
+
+impl Kafka {
+    /// Starts a broker on a free port and waits until it answers a metadata
+    /// request. Panics with the broker's log tail if it never comes up.
+    pub fn start() -> Kafka {
+        let bin = tansu_binary();
+        let dir = tempfile::Builder::new().prefix("sluice-kafka-").tempdir().expect("create temp dir for tansu");
+        let log = dir.path().join("tansu.log");
+        let mut last_failure = String::new();
+        // Retries cover the window between free_port() releasing a port and
+        // tansu binding it, in which a parallel test may take it.
+        for attempt in 1..=5 {
+            let port = free_port();
+            let url = format!("tcp://127.0.0.1:{port}");
+            let db = format!("sqlite://{}/tansu-{attempt}.db", dir.path().display());
+            let log_file = File::create(&log).expect("create tansu log file");
+            let mut child = Command::new("sh")
+                .arg("-c")
+                .arg(WATCHDOG)
+                .arg("sh")
+                .arg(bin)
+                .arg("broker")
+                .args(["--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", &db])
+                .current_dir(dir.path())
+                .env("RUST_LOG", std::env::var("TANSU_LOG").unwrap_or_else(|_| "warn".into()))
+                .stdin(Stdio::piped())
+                .stdout(log_file.try_clone().expect("clone log file handle"))
+                .stderr(log_file)
+                .process_group(0)
+                .spawn()
+                .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
+            match wait_kafka_ready(&mut child, port) {
+                Ok(()) => return Kafka { port, child, log, dir },
+                Err(failure) => {
+                    kill_group(&mut child);
+                    let tail = log_tail(&log, 40);
+                    let collided = tail.contains("Address already in use") || tail.contains("AddrInUse");
+                    last_failure = format!("{failure}\n--- tansu log tail ---\n{tail}");
+                    if !collided {
+                        panic!("tansu broker did not come up on 127.0.0.1:{port}: {last_failure}");
+                    }
+                }
+            }
+        }
+        panic!("tansu broker could not bind a free port after 5 attempts: {last_failure}");
+    }
+
+    /// `host:port` for `bootstrap.servers`.
+    pub fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// The broker's temporary directory (database and log).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The broker's combined stdout/stderr so far.
+    pub fn log_tail(&self, lines: usize) -> String {
+        log_tail(&self.log, lines)
+    }
+
+    /// Creates a topic and waits until its metadata lists every partition with
+    /// a leader, so producing right after this does not race the creation.
+    pub fn create_topic(&self, name: &str, partitions: i32) {
+        let out = Command::new(tansu_binary())
+            .args(["topic", "create", name, "--partitions", &partitions.to_string(), "--broker"])
+            .arg(format!("tcp://{}", self.bootstrap()))
+            .output()
+            .expect("run `tansu topic create`");
+        if !out.status.success() {
+            panic!(
+                "`tansu topic create {name} --partitions {partitions}` failed with {}: {}{}",
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let consumer: BaseConsumer =
+            ClientConfig::new().set("bootstrap.servers", self.bootstrap()).create().expect("create metadata client");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(md) = consumer.fetch_metadata(Some(name), Duration::from_secs(2)) {
+                let ready = md.topics().iter().any(|t| {
+                    t.name() == name
+                        && t.error().is_none()
+                        && t.partitions().len() == partitions as usize
+                        && t.partitions().iter().all(|p| p.leader() >= 0)
+                });
+                if ready {
+                    return;
+                }
+            }
+            if Instant::now() >= deadline {
+                panic!("topic {name} created but its {partitions} partitions never showed up in metadata");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Kafka {
+    fn drop(&mut self) {
+        kill_group(&mut self.child);
+    }
+}
+
+/// Waits until the broker on `port` answers a metadata request.
+fn wait_kafka_ready(child: &mut Child, port: u16) -> Result<(), String> {
+    let deadline = Instant::now() + STARTUP_TIMEOUT;
+    // Cheap TCP probing first: librdkafka would log connection errors.
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("tansu exited at startup with {status}"));
+        }
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        if Instant::now() >= deadline {
+            return Err(format!("port {port} not accepting connections after {STARTUP_TIMEOUT:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", format!("127.0.0.1:{port}"))
+        .create()
+        .map_err(|e| format!("create metadata client: {e}"))?;
+    loop {
+        match consumer.fetch_metadata(None, Duration::from_secs(2)) {
+            Ok(md) if !md.brokers().is_empty() => return Ok(()),
+            Ok(_) => {}
+            Err(e) if Instant::now() >= deadline => {
+                return Err(format!("no metadata response after {STARTUP_TIMEOUT:?}: {e}"));
+            }
+            Err(_) => {}
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("tansu exited at startup with {status}"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A running osmem-server (in-memory, Elasticsearch/OpenSearch REST API).
+pub struct Elastic {
+    url: String,
+    child: Child,
+    log: PathBuf,
+    dir: TempDir,
+}
+
+impl Elastic {
+    /// Starts osmem-server and waits until `GET /` answers 200.
+    ///
+    /// osmem binds port 0 itself and reports the address on stdout, which is
+    /// race-free, unlike probing for a free port and handing it over.
+    pub fn start() -> Elastic {
+        let bin = osmem_binary();
+        let dir = tempfile::Builder::new().prefix("sluice-es-").tempdir().expect("create temp dir for osmem");
+        let log = dir.path().join("osmem.log");
+        let log_file = File::create(&log).expect("create osmem log file");
+        let mut child = Command::new(bin)
+            // Its own stdin watch and -parent-pid both take it down if the test
+            // process dies without running destructors.
+            .args(["-addr", "127.0.0.1:0", "-parent-pid", &std::process::id().to_string()])
+            .current_dir(dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(log_file)
+            .process_group(0)
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {}: {e}; install it with: {OSMEM_INSTALL}", bin.display()));
+
+        // The first stdout line is {"url": "...", "pid": ..., ...}; read it on a
+        // thread so a silent server cannot hang the test, and keep draining
+        // stdout into the log afterwards so the server never blocks on a pipe.
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let drain_log = log.clone();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stdout);
+            let mut first = String::new();
+            let _ = reader.read_line(&mut first);
+            let _ = tx.send(first);
+            if let Ok(mut f) = std::fs::OpenOptions::new().append(true).open(&drain_log) {
+                let _ = std::io::copy(&mut reader, &mut f);
+            }
+        });
+        let mut es = Elastic { url: String::new(), child, log, dir };
+        let first = match rx.recv_timeout(STARTUP_TIMEOUT) {
+            Ok(line) => line,
+            Err(_) => panic!(
+                "osmem-server printed no address within {STARTUP_TIMEOUT:?}\n--- osmem log tail ---\n{}",
+                es.log_tail(40)
+            ),
+        };
+        let url = serde_json::from_str::<serde_json::Value>(&first)
+            .ok()
+            .and_then(|v| v.get("url").and_then(|u| u.as_str()).map(str::to_string))
+            .unwrap_or_else(|| {
+                panic!(
+                    "osmem-server did not report its address (first stdout line: {first:?})\n--- osmem log tail ---\n{}",
+                    es.log_tail(40)
+                )
+            });
+        es.url = url.trim_end_matches('/').to_string();
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        loop {
+            if let Ok(Some(status)) = es.child.try_wait() {
+                panic!("osmem-server exited at startup with {status}\n--- osmem log tail ---\n{}", es.log_tail(40));
+            }
+            if http_get_status(&es.url, "/") == Some(200) {
+                return es;
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "osmem-server at {} never answered GET / with 200\n--- osmem log tail ---\n{}",
+                    es.url,
+                    es.log_tail(40)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    /// Base URL without a trailing slash, e.g. `http://127.0.0.1:41234`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn log_tail(&self, lines: usize) -> String {
+        log_tail(&self.log, lines)
+    }
+}
+
+impl Drop for Elastic {
+    fn drop(&mut self) {
+        kill_group(&mut self.child);
+    }
+}
+
+/// Minimal blocking `GET` returning the status code, so readiness checks
+/// need no async runtime.
+fn http_get_status(base: &str, path: &str) -> Option<u16> {
+    let hostport = base.strip_prefix("http://")?;
+    let mut stream = TcpStream::connect(hostport).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\n\r\n").ok()?;
+    let mut head = [0u8; 16];
+    stream.read_exact(&mut head[..12]).ok()?;
+    // "HTTP/1.1 200"
+    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+}
