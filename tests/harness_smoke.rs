@@ -17,6 +17,9 @@ mod kafka {
     fn group_consumer(bootstrap: &str, group: &str) -> BaseConsumer {
         kafka_client::base_config(bootstrap)
             .set("group.id", group)
+            // Members learn of a rebalance through heartbeats; the default of
+            // 3 s makes a cooperative (two-round) rebalance take 6 s on tansu.
+            .set("heartbeat.interval.ms", "500")
             .set("partition.assignment.strategy", "cooperative-sticky")
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", "earliest")
@@ -30,7 +33,11 @@ mod kafka {
         let bootstrap = kafka.bootstrap();
         kafka.create_topic("smoke", 4);
 
-        let records = (0..2000).map(|i| Rec::new(format!("{{\"n\":{i}}}")).key(format!("k{i}")).header("trace", format!("t{i}")));
+        let records = (0..2000).map(|i| {
+            Rec::new(format!("{{\"n\":{i}}}"))
+                .key(format!("k{i}"))
+                .header("trace", format!("t{i}"))
+        });
         let started = Instant::now();
         let delivered = kafka_client::produce(&bootstrap, "smoke", records).await;
         eprintln!("produced 2000 records in {:?}", started.elapsed());
@@ -49,7 +56,11 @@ mod kafka {
             let mut first_message = None;
             let mut out = Vec::new();
             while out.len() < 2000 {
-                assert!(started.elapsed() < Duration::from_secs(60), "consumed only {} of 2000 records", out.len());
+                assert!(
+                    started.elapsed() < Duration::from_secs(60),
+                    "consumed only {} of 2000 records",
+                    out.len()
+                );
                 match consumer.poll(Duration::from_millis(100)) {
                     None => {}
                     Some(Err(e)) => panic!("consumer error: {e}"),
@@ -75,17 +86,58 @@ mod kafka {
 
         let keys: HashSet<Vec<u8>> = consumed.iter().filter_map(|r| r.key.clone()).collect();
         assert_eq!(keys.len(), 2000, "every record exactly once");
-        let r = consumed.iter().find(|r| r.key.as_deref() == Some(b"k7".as_slice())).expect("record k7");
+        let r = consumed
+            .iter()
+            .find(|r| r.key.as_deref() == Some(b"k7".as_slice()))
+            .expect("record k7");
         assert_eq!(r.payload_str(), "{\"n\":7}");
         assert_eq!(r.header("trace"), Some("t7"));
 
         let committed = kafka_client::committed_offsets(&bootstrap, "smoke-group", "smoke").await;
-        assert_eq!(committed, ends, "committed offsets must equal end offsets after consuming everything");
+        assert_eq!(
+            committed, ends,
+            "committed offsets must equal end offsets after consuming everything"
+        );
 
         // A group-less reader sees the same records.
         let all = kafka_client::consume_all(&bootstrap, "smoke", Duration::from_secs(30)).await;
         assert_eq!(all.len(), 2000);
-        assert!(all.windows(2).all(|w| (w[0].partition, w[0].offset) < (w[1].partition, w[1].offset)));
+        assert!(
+            all.windows(2)
+                .all(|w| (w[0].partition, w[0].offset) < (w[1].partition, w[1].offset))
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn broker_restart_keeps_records_and_commits() {
+        let mut kafka = Kafka::start();
+        let bootstrap = kafka.bootstrap();
+        kafka.create_topic("persist", 2);
+        kafka_client::produce(
+            &bootstrap,
+            "persist",
+            (0..10).map(|i| Rec::new(format!("p{i}")).partition(i % 2)),
+        )
+        .await;
+        let b = bootstrap.clone();
+        tokio::task::spawn_blocking(move || {
+            let consumer = group_consumer(&b, "persist-group");
+            let mut tpl = rdkafka::TopicPartitionList::new();
+            tpl.add_partition_offset("persist", 0, rdkafka::Offset::Offset(3))
+                .unwrap();
+            consumer.commit(&tpl, CommitMode::Sync).expect("commit");
+        })
+        .await
+        .unwrap();
+
+        kafka.restart();
+        assert_eq!(kafka.bootstrap(), bootstrap, "same address after restart");
+        let ends = kafka_client::end_offsets(&bootstrap, "persist").await;
+        assert_eq!(ends, [(0, 5), (1, 5)].into_iter().collect());
+        let committed = kafka_client::committed_offsets(&bootstrap, "persist-group", "persist").await;
+        assert_eq!(committed, [(0, 3)].into_iter().collect());
+        let all = kafka_client::consume_all(&bootstrap, "persist", Duration::from_secs(10)).await;
+        assert_eq!(all.len(), 10);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -93,7 +145,12 @@ mod kafka {
         let kafka = Kafka::start();
         let bootstrap = kafka.bootstrap();
         kafka.create_topic("rebalance", 4);
-        kafka_client::produce(&bootstrap, "rebalance", (0..40).map(|i| Rec::new(format!("r{i}")).partition(i % 4))).await;
+        kafka_client::produce(
+            &bootstrap,
+            "rebalance",
+            (0..40).map(|i| Rec::new(format!("r{i}")).partition(i % 4)),
+        )
+        .await;
 
         let b = bootstrap.clone();
         tokio::task::spawn_blocking(move || {
@@ -102,7 +159,10 @@ mod kafka {
             let started = Instant::now();
             let count = |c: &BaseConsumer| c.assignment().map(|a| a.count()).unwrap_or(0);
             while count(&first) < 4 {
-                assert!(started.elapsed() < Duration::from_secs(30), "first member never got all 4 partitions");
+                assert!(
+                    started.elapsed() < Duration::from_secs(30),
+                    "first member never got all 4 partitions"
+                );
                 let _ = first.poll(Duration::from_millis(50));
             }
             eprintln!("first member owns 4 partitions after {:?}", started.elapsed());
@@ -140,7 +200,9 @@ mod elastic {
     use crate::support::peers::Elastic;
 
     fn docs(prefix: &str, n: usize) -> Vec<(String, Value)> {
-        (0..n).map(|i| (format!("{prefix}-{i}"), json!({"n": i, "message": format!("doc {i}")}))).collect()
+        (0..n)
+            .map(|i| (format!("{prefix}-{i}"), json!({"n": i, "message": format!("doc {i}")})))
+            .collect()
     }
 
     fn body(index: &str, docs: &[(String, Value)]) -> Vec<u8> {
@@ -166,7 +228,12 @@ mod elastic {
             .as_array()
             .expect("items array")
             .iter()
-            .map(|item| item.as_object().and_then(|o| o.values().next()).and_then(|v| v["status"].as_u64()).unwrap_or(0))
+            .map(|item| {
+                item.as_object()
+                    .and_then(|o| o.values().next())
+                    .and_then(|v| v["status"].as_u64())
+                    .unwrap_or(0)
+            })
             .collect()
     }
 
@@ -196,11 +263,18 @@ mod elastic {
         for (i, item) in resp["items"].as_array().unwrap().iter().enumerate() {
             assert_eq!(item["index"]["_id"], json!(docs[i].0));
         }
-        assert_eq!(resp["items"][9]["index"]["error"]["type"], json!("es_rejected_execution_exception"));
+        assert_eq!(
+            resp["items"][9]["index"]["error"]["type"],
+            json!("es_rejected_execution_exception")
+        );
 
         let direct = EsClient::new(es.url());
         direct.refresh("smoke").await;
-        assert_eq!(direct.count("smoke").await, 90, "rejected items must not reach upstream");
+        assert_eq!(
+            direct.count("smoke").await,
+            90,
+            "rejected items must not reach upstream"
+        );
         assert!(direct.get_doc("smoke", "d-9").await.is_none());
         assert_eq!(direct.get_doc("smoke", "d-10").await, Some(docs[10].1.clone()));
 
@@ -252,11 +326,18 @@ mod elastic {
         let (resp, _) = bulk_with_retry(&client, ndjson.as_bytes(), true).await;
         let resp = resp.json();
         assert_eq!(item_statuses(&resp), vec![200, 429, 201, 429, 201, 409], "{resp}");
-        let actions: Vec<&str> =
-            resp["items"].as_array().unwrap().iter().map(|i| i.as_object().unwrap().keys().next().unwrap().as_str()).collect();
+        let actions: Vec<&str> = resp["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i.as_object().unwrap().keys().next().unwrap().as_str())
+            .collect();
         assert_eq!(actions, ["delete", "create", "index", "delete", "create", "create"]);
         assert_eq!(resp["items"][1]["create"]["_id"], json!("c-1"));
-        assert_eq!(resp["items"][5]["create"]["error"]["type"], json!("version_conflict_engine_exception"));
+        assert_eq!(
+            resp["items"][5]["create"]["error"]["type"],
+            json!("version_conflict_engine_exception")
+        );
 
         let direct = EsClient::new(es.url());
         direct.refresh("gz").await;
@@ -287,12 +368,18 @@ mod elastic {
 
         proxy.set_plan(Plan::new().then(Step::stall(Duration::from_millis(400)).on_bulk().times(1)));
         let started = Instant::now();
-        let resp = client.bulk(body("stall", &docs("s", 3)), false).await.expect("stalled request completes");
+        let resp = client
+            .bulk(body("stall", &docs("s", 3)), false)
+            .await
+            .expect("stalled request completes");
         assert!(started.elapsed() >= Duration::from_millis(400));
         assert_eq!(resp.status, StatusCode::OK);
 
         proxy.set_plan(Plan::new().then(Step::stall_then_close(Duration::from_millis(200)).times(1)));
-        let err = client.bulk(body("stall", &docs("x", 3)), false).await.expect_err("closed without a response");
+        let err = client
+            .bulk(body("stall", &docs("x", 3)), false)
+            .await
+            .expect_err("closed without a response");
         eprintln!("client error on close after stall: {err:?}");
         direct.refresh("stall").await;
         assert_eq!(direct.count("stall").await, 3, "closed request must not be forwarded");
@@ -300,7 +387,11 @@ mod elastic {
         // A client that times out during a stall does not stop the upstream
         // write: the case that duplicates auto-id documents on retry.
         proxy.set_plan(Plan::new().then(Step::stall(Duration::from_millis(500)).times(1)));
-        let impatient = reqwest::Client::builder().no_proxy().timeout(Duration::from_millis(150)).build().unwrap();
+        let impatient = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_millis(150))
+            .build()
+            .unwrap();
         let err = impatient
             .post(format!("{}/_bulk", proxy.url()))
             .header("content-type", "application/x-ndjson")
@@ -328,7 +419,10 @@ mod elastic {
         eprintln!("client error on reset: {reset:?}");
         let closed = client.bulk(body("rst", &docs("r", 2)), false).await.expect_err("close");
         eprintln!("client error on close: {closed:?}");
-        let resp = client.bulk(body("rst", &docs("r", 2)), false).await.expect("pass-through after faults");
+        let resp = client
+            .bulk(body("rst", &docs("r", 2)), false)
+            .await
+            .expect("pass-through after faults");
         assert_eq!(resp.status, StatusCode::OK);
         let direct = EsClient::new(es.url());
         direct.refresh("rst").await;
@@ -343,7 +437,12 @@ mod elastic {
         let proxy = FaultProxy::start(es.url());
         let client = EsClient::new(&proxy.url());
 
-        proxy.set_plan(Plan::new().then(Step::status(502).times(1)).then(Step::status(503).times(1)).then(Step::status(504).times(1)));
+        proxy.set_plan(
+            Plan::new()
+                .then(Step::status(502).times(1))
+                .then(Step::status(503).times(1))
+                .then(Step::status(504).times(1)),
+        );
         let r502 = client.bulk(body("st", &docs("s", 1)), false).await.unwrap();
         assert_eq!(r502.status, StatusCode::BAD_GATEWAY);
         assert!(r502.text().contains("<h1>502 Bad Gateway</h1>"));

@@ -24,7 +24,11 @@ pub struct EsResponse {
 impl EsResponse {
     pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!("response ({}) is not JSON ({e}): {}", self.status, String::from_utf8_lossy(&self.body))
+            panic!(
+                "response ({}) is not JSON ({e}): {}",
+                self.status,
+                String::from_utf8_lossy(&self.body)
+            )
         })
     }
 
@@ -40,7 +44,10 @@ impl EsClient {
             .timeout(Duration::from_secs(30))
             .build()
             .expect("build reqwest client");
-        EsClient { base: base_url.trim_end_matches('/').to_string(), http }
+        EsClient {
+            base: base_url.trim_end_matches('/').to_string(),
+            http,
+        }
     }
 
     pub fn url(&self) -> &str {
@@ -90,7 +97,8 @@ impl EsClient {
 
     /// Makes everything indexed so far visible to count and search.
     pub async fn refresh(&self, index_pattern: &str) {
-        self.request_json(Method::POST, &format!("/{index_pattern}/_refresh"), None).await;
+        self.request_json(Method::POST, &format!("/{index_pattern}/_refresh"), None)
+            .await;
     }
 
     pub async fn refresh_all(&self) {
@@ -109,12 +117,15 @@ impl EsClient {
         if !resp.status.is_success() {
             panic!("count {index_pattern} answered {}: {}", resp.status, resp.text());
         }
-        resp.json()["count"].as_u64().unwrap_or_else(|| panic!("no count in {}", resp.text()))
+        resp.json()["count"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no count in {}", resp.text()))
     }
 
     /// Runs a search body (`{"query": …, "aggs": …, "size": …}`).
     pub async fn search(&self, index: &str, body: &Value) -> Value {
-        self.request_json(Method::POST, &format!("/{index}/_search"), Some(body)).await
+        self.request_json(Method::POST, &format!("/{index}/_search"), Some(body))
+            .await
     }
 
     /// `_source` of every hit of a search, for assertions on documents.
@@ -136,21 +147,35 @@ impl EsClient {
 
     /// Index names, sorted.
     pub async fn index_names(&self) -> Vec<String> {
-        let mut names: Vec<String> =
-            self.cat_indices().await.iter().filter_map(|r| r["index"].as_str().map(str::to_string)).collect();
+        let mut names: Vec<String> = self
+            .cat_indices()
+            .await
+            .iter()
+            .filter_map(|r| r["index"].as_str().map(str::to_string))
+            .collect();
         names.sort();
         names
     }
 
     /// The `_source` of a document, or `None` if it does not exist.
     pub async fn get_doc(&self, index: &str, id: &str) -> Option<Value> {
-        let path = format!("/{index}/_doc/{}", percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC));
-        let resp = self.try_request(Method::GET, &path, None, None, &[]).await.unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        let path = format!(
+            "/{index}/_doc/{}",
+            percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC)
+        );
+        let resp = self
+            .try_request(Method::GET, &path, None, None, &[])
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
         match resp.status {
             StatusCode::NOT_FOUND => None,
             s if s.is_success() => {
                 let v = resp.json();
-                if v["found"] == Value::Bool(false) { None } else { Some(v["_source"].clone()) }
+                if v["found"] == Value::Bool(false) {
+                    None
+                } else {
+                    Some(v["_source"].clone())
+                }
             }
             s => panic!("GET {path} answered {s}: {}", resp.text()),
         }
@@ -163,19 +188,29 @@ impl EsClient {
             let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
             std::io::Write::write_all(&mut enc, &ndjson).expect("gzip into memory");
             let body = enc.finish().expect("gzip into memory");
-            self.try_request(Method::POST, "/_bulk", Some("application/x-ndjson"), Some(body), &[("content-encoding", "gzip")])
-                .await
+            self.try_request(
+                Method::POST,
+                "/_bulk",
+                Some("application/x-ndjson"),
+                Some(body),
+                &[("content-encoding", "gzip")],
+            )
+            .await
         } else {
-            self.try_request(Method::POST, "/_bulk", Some("application/x-ndjson"), Some(ndjson), &[]).await
+            self.try_request(Method::POST, "/_bulk", Some("application/x-ndjson"), Some(ndjson), &[])
+                .await
         }
     }
 
     pub async fn put_index_template(&self, name: &str, body: &Value) {
-        self.request_json(Method::PUT, &format!("/_index_template/{name}"), Some(body)).await;
+        self.request_json(Method::PUT, &format!("/_index_template/{name}"), Some(body))
+            .await;
     }
 
     pub async fn delete_index(&self, index: &str) {
-        let _ = self.try_request(Method::DELETE, &format!("/{index}"), None, None, &[]).await;
+        let _ = self
+            .try_request(Method::DELETE, &format!("/{index}"), None, None, &[])
+            .await;
     }
 }
 

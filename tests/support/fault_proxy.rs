@@ -123,13 +123,19 @@ pub enum Fault {
     Status(u16),
     /// Forward a `_bulk` request without the selected items and report them
     /// as failed with `error`.
-    RejectItems { select: ItemSelect, error: ItemError },
+    RejectItems {
+        select: ItemSelect,
+        error: ItemError,
+    },
     /// Abort the connection with a TCP RST after reading the request.
     Reset,
     /// Close the connection (FIN) without a response after reading the request.
     Close,
     /// Hold the request, then forward it or close.
-    Stall { duration: Duration, then: AfterStall },
+    Stall {
+        duration: Duration,
+        then: AfterStall,
+    },
 }
 
 /// One entry of a [`Plan`]: a fault, the requests it applies to and how long.
@@ -142,7 +148,11 @@ pub struct Step {
 
 impl Step {
     fn new(fault: Fault, scope: Scope) -> Step {
-        Step { fault, scope, budget: Budget::Forever }
+        Step {
+            fault,
+            scope,
+            budget: Budget::Forever,
+        }
     }
 
     pub fn pass_through() -> Step {
@@ -155,7 +165,13 @@ impl Step {
 
     /// Item-level 429 `es_rejected_execution_exception`; only `_bulk` requests.
     pub fn reject_items(select: ItemSelect) -> Step {
-        Step::new(Fault::RejectItems { select, error: ItemError::rejected() }, Scope::Bulk)
+        Step::new(
+            Fault::RejectItems {
+                select,
+                error: ItemError::rejected(),
+            },
+            Scope::Bulk,
+        )
     }
 
     pub fn reset() -> Step {
@@ -167,11 +183,23 @@ impl Step {
     }
 
     pub fn stall(duration: Duration) -> Step {
-        Step::new(Fault::Stall { duration, then: AfterStall::Forward }, Scope::Any)
+        Step::new(
+            Fault::Stall {
+                duration,
+                then: AfterStall::Forward,
+            },
+            Scope::Any,
+        )
     }
 
     pub fn stall_then_close(duration: Duration) -> Step {
-        Step::new(Fault::Stall { duration, then: AfterStall::Close }, Scope::Any)
+        Step::new(
+            Fault::Stall {
+                duration,
+                then: AfterStall::Close,
+            },
+            Scope::Any,
+        )
     }
 
     /// Replaces the error of a `reject_items` step.
@@ -253,7 +281,11 @@ pub struct Stats {
 impl Stats {
     /// Requests whose path ends with `suffix`, e.g. `"/_bulk"`.
     pub fn requests_ending_with(&self, suffix: &str) -> u64 {
-        self.requests.iter().filter(|(p, _)| p.ends_with(suffix)).map(|(_, n)| n).sum()
+        self.requests
+            .iter()
+            .filter(|(p, _)| p.ends_with(suffix))
+            .map(|(_, n)| n)
+            .sum()
     }
 
     pub fn faults_injected(&self) -> u64 {
@@ -341,7 +373,10 @@ impl FaultProxy {
         let addr = listener.local_addr().expect("proxy listener address");
         let shared = Arc::new(Shared {
             upstream: upstream.trim_end_matches('/').to_string(),
-            inner: Mutex::new(Inner { steps: Vec::new(), stats: Stats::default() }),
+            inner: Mutex::new(Inner {
+                steps: Vec::new(),
+                stats: Stats::default(),
+            }),
         });
         let (tx, rx) = tokio::sync::oneshot::channel();
         let thread_shared = shared.clone();
@@ -368,7 +403,12 @@ impl FaultProxy {
                 rt.shutdown_background();
             })
             .expect("spawn fault proxy thread");
-        FaultProxy { addr, shared, shutdown: Some(tx), thread: Some(thread) }
+        FaultProxy {
+            addr,
+            shared,
+            shutdown: Some(tx),
+            thread: Some(thread),
+        }
     }
 
     /// Base URL of the proxy, without a trailing slash.
@@ -383,7 +423,15 @@ impl FaultProxy {
     /// Replaces the plan; budgets of the new steps start fresh.
     pub fn set_plan(&self, plan: Plan) {
         let mut inner = self.shared.lock();
-        inner.steps = plan.steps.into_iter().map(|step| StepState { step, used: 0, started: None }).collect();
+        inner.steps = plan
+            .steps
+            .into_iter()
+            .map(|step| StepState {
+                step,
+                used: 0,
+                started: None,
+            })
+            .collect();
     }
 
     pub fn stats(&self) -> Stats {
@@ -427,7 +475,9 @@ async fn accept_loop(listener: tokio::net::TcpListener, shared: Arc<Shared>, cli
                 let work = tokio::spawn(handle(req, shared.clone(), client.clone(), fd.clone()));
                 async move { work.await.unwrap_or(Err(Abort("proxy handler panicked"))) }
             });
-            let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
         });
     }
 }
@@ -453,9 +503,13 @@ async fn handle(req: Request<Incoming>, shared: Arc<Shared>, client: reqwest::Cl
         return Err(Abort("client went away while sending the request"));
     };
     let path = parts.uri.path().to_string();
-    let is_bulk = (parts.method == Method::POST || parts.method == Method::PUT)
-        && (path == "/_bulk" || path.ends_with("/_bulk"));
-    let forward = Forward { shared: &shared, client: &client, parts: &parts };
+    let is_bulk =
+        (parts.method == Method::POST || parts.method == Method::PUT) && (path == "/_bulk" || path.ends_with("/_bulk"));
+    let forward = Forward {
+        shared: &shared,
+        client: &client,
+        parts: &parts,
+    };
     match shared.decide(&path, is_bulk) {
         Fault::PassThrough => {
             if is_bulk {
@@ -514,7 +568,13 @@ impl Forward<'_> {
         strip_hop_by_hop(&mut headers);
         headers.remove(header::HOST);
         headers.remove(header::CONTENT_LENGTH);
-        let sent = self.client.request(self.parts.method.clone(), url).headers(headers).body(body).send().await;
+        let sent = self
+            .client
+            .request(self.parts.method.clone(), url)
+            .headers(headers)
+            .body(body)
+            .send()
+            .await;
         let resp = match sent {
             Ok(resp) => resp,
             Err(_) => {
@@ -528,7 +588,10 @@ impl Forward<'_> {
         let mut headers = resp.headers().clone();
         strip_hop_by_hop(&mut headers);
         headers.remove(header::CONTENT_LENGTH);
-        let body = resp.bytes().await.map_err(|_| Abort("upstream went away while sending the response"))?;
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|_| Abort("upstream went away while sending the response"))?;
         Ok((status, headers, body))
     }
 }
@@ -591,14 +654,26 @@ fn parse_bulk(body: &[u8]) -> Option<Vec<BulkItem<'_>>> {
             item_lines.push(lines.next()?);
         }
         let field = |name: &str| meta.get(name).and_then(Value::as_str).map(str::to_string);
-        items.push(BulkItem { index: field("_index"), id: field("_id"), action, lines: item_lines });
+        items.push(BulkItem {
+            index: field("_index"),
+            id: field("_id"),
+            action,
+            lines: item_lines,
+        });
     }
     Some(items)
 }
 
 fn count_bulk_items(shared: &Shared, headers: &HeaderMap, body: &[u8], forwarded: bool) {
-    let decoded = if is_gzip(headers) { gunzip(body) } else { Some(body.to_vec()) };
-    let n = decoded.as_deref().and_then(parse_bulk).map_or(0, |items| items.len() as u64);
+    let decoded = if is_gzip(headers) {
+        gunzip(body)
+    } else {
+        Some(body.to_vec())
+    };
+    let n = decoded
+        .as_deref()
+        .and_then(parse_bulk)
+        .map_or(0, |items| items.len() as u64);
     let mut inner = shared.lock();
     inner.stats.bulk_items_received += n;
     if forwarded {
@@ -612,14 +687,16 @@ fn selected_positions(items: &[BulkItem<'_>], select: &ItemSelect) -> BTreeSet<u
         ItemSelect::First(k) => (0..n.min(*k)).collect(),
         ItemSelect::All => (0..n).collect(),
         ItemSelect::Positions(p) => p.iter().copied().filter(|&i| i < n).collect(),
-        ItemSelect::Ids(ids) => {
-            (0..n).filter(|&i| items[i].id.as_ref().is_some_and(|id| ids.iter().any(|x| x == id))).collect()
-        }
+        ItemSelect::Ids(ids) => (0..n)
+            .filter(|&i| items[i].id.as_ref().is_some_and(|id| ids.iter().any(|x| x == id)))
+            .collect(),
         ItemSelect::Fraction(f) => {
             let f = f.clamp(0.0, 1.0);
             // Item i is picked when floor((i+1)·f) steps up: evenly spread,
             // exactly round-down(n·f) items, no randomness to flake on.
-            (0..n).filter(|&i| ((i + 1) as f64 * f).floor() > (i as f64 * f).floor()).collect()
+            (0..n)
+                .filter(|&i| ((i + 1) as f64 * f).floor() > (i as f64 * f).floor())
+                .collect()
         }
     }
 }
@@ -657,7 +734,9 @@ fn fake_item(item: &BulkItem<'_>, default_index: Option<&str>, error: &ItemError
 
 fn fake_id() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    (0..20).map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char).collect()
+    (0..20)
+        .map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char)
+        .collect()
 }
 
 async fn reject_items(forward: &Forward<'_>, body: &Bytes, select: &ItemSelect, error: &ItemError) -> ProxyResult {
@@ -676,12 +755,17 @@ async fn reject_items(forward: &Forward<'_>, body: &Bytes, select: &ItemSelect, 
         inner.stats.items_rejected += rejected.len() as u64;
         inner.stats.item_faults += u64::from(!rejected.is_empty());
     }
-    let fakes: BTreeMap<usize, Value> =
-        rejected.iter().map(|&i| (i, fake_item(&items[i], default_index.as_deref(), error))).collect();
+    let fakes: BTreeMap<usize, Value> = rejected
+        .iter()
+        .map(|&i| (i, fake_item(&items[i], default_index.as_deref(), error)))
+        .collect();
 
     if rejected.len() == items.len() {
         let all: Vec<Value> = fakes.into_values().collect();
-        return Ok(json_response(StatusCode::OK, &json!({"took": 0, "errors": true, "items": all})));
+        return Ok(json_response(
+            StatusCode::OK,
+            &json!({"took": 0, "errors": true, "items": all}),
+        ));
     }
 
     let mut kept = Vec::with_capacity(body.len());
@@ -696,8 +780,14 @@ async fn reject_items(forward: &Forward<'_>, body: &Bytes, select: &ItemSelect, 
     }
     let kept = if gzipped { gzip(&kept) } else { kept };
     let (status, headers, resp_body) = forward.send_raw(Bytes::from(kept)).await?;
-    let resp_body = if is_gzip(&headers) { gunzip(&resp_body).map(Bytes::from) } else { Some(resp_body) };
-    let parsed = resp_body.as_deref().and_then(|b| serde_json::from_slice::<Value>(b).ok());
+    let resp_body = if is_gzip(&headers) {
+        gunzip(&resp_body).map(Bytes::from)
+    } else {
+        Some(resp_body)
+    };
+    let parsed = resp_body
+        .as_deref()
+        .and_then(|b| serde_json::from_slice::<Value>(b).ok());
     let Some(mut upstream) = parsed.filter(|_| status == StatusCode::OK) else {
         // An upstream error is the response whatever we meant to splice in.
         let mut resp = Response::new(Full::new(resp_body.unwrap_or_default()));
@@ -765,7 +855,8 @@ pub fn error_response(code: u16) -> Response<Full<Bytes>> {
             );
             let mut resp = Response::new(Full::new(Bytes::from(html)));
             *resp.status_mut() = status;
-            resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+            resp.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
             resp
         }
         429 => json_response(
@@ -779,12 +870,21 @@ pub fn error_response(code: u16) -> Response<Full<Bytes>> {
         ),
         503 => json_response(
             status,
-            &es_error("cluster_block_exception", "blocked by: [SERVICE_UNAVAILABLE/2/no master];"),
+            &es_error(
+                "cluster_block_exception",
+                "blocked by: [SERVICE_UNAVAILABLE/2/no master];",
+            ),
         ),
         401 => json_response(
             status,
-            &es_error("security_exception", "missing authentication credentials for REST request [/_bulk]"),
+            &es_error(
+                "security_exception",
+                "missing authentication credentials for REST request [/_bulk]",
+            ),
         ),
-        _ => json_response(status, &es_error("fault_injected_exception", "fault injected by the test proxy")),
+        _ => json_response(
+            status,
+            &es_error("fault_injected_exception", "fault injected by the test proxy"),
+        ),
     }
 }

@@ -25,7 +25,10 @@ pub struct Rec {
 
 impl Rec {
     pub fn new(payload: impl AsRef<[u8]>) -> Rec {
-        Rec { payload: payload.as_ref().to_vec(), ..Rec::default() }
+        Rec {
+            payload: payload.as_ref().to_vec(),
+            ..Rec::default()
+        }
     }
 
     pub fn key(mut self, key: impl AsRef<[u8]>) -> Rec {
@@ -67,12 +70,21 @@ pub struct Record {
 
 impl Record {
     pub fn payload_str(&self) -> &str {
-        self.payload.as_deref().and_then(|p| std::str::from_utf8(p).ok()).unwrap_or("")
+        self.payload
+            .as_deref()
+            .and_then(|p| std::str::from_utf8(p).ok())
+            .unwrap_or("")
     }
 
     pub fn payload_json(&self) -> serde_json::Value {
-        serde_json::from_slice(self.payload.as_deref().unwrap_or_default())
-            .unwrap_or_else(|e| panic!("record {}/{} payload is not JSON ({e}): {}", self.partition, self.offset, self.payload_str()))
+        serde_json::from_slice(self.payload.as_deref().unwrap_or_default()).unwrap_or_else(|e| {
+            panic!(
+                "record {}/{} payload is not JSON ({e}): {}",
+                self.partition,
+                self.offset,
+                self.payload_str()
+            )
+        })
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -93,7 +105,11 @@ pub fn base_config(bootstrap: &str) -> ClientConfig {
 
 /// Produces `records` and waits for every delivery report; returns
 /// `(partition, offset)` per record, in input order. Panics on any failure.
-pub async fn produce<R: Into<Rec>>(bootstrap: &str, topic: &str, records: impl IntoIterator<Item = R>) -> Vec<(i32, i64)> {
+pub async fn produce<R: Into<Rec>>(
+    bootstrap: &str,
+    topic: &str,
+    records: impl IntoIterator<Item = R>,
+) -> Vec<(i32, i64)> {
     let producer: FutureProducer = base_config(bootstrap)
         .set("linger.ms", "5")
         .set("message.timeout.ms", "30000")
@@ -109,10 +125,12 @@ pub async fn produce<R: Into<Rec>>(bootstrap: &str, topic: &str, records: impl I
             record = record.partition(p);
         }
         if !rec.headers.is_empty() {
-            let headers = rec
-                .headers
-                .iter()
-                .fold(OwnedHeaders::new(), |h, (name, value)| h.insert(Header { key: name, value: Some(value) }));
+            let headers = rec.headers.iter().fold(OwnedHeaders::new(), |h, (name, value)| {
+                h.insert(Header {
+                    key: name,
+                    value: Some(value),
+                })
+            });
             record = record.headers(headers);
         }
         // Waits out a full local queue instead of failing.
@@ -135,7 +153,11 @@ pub fn partitions_blocking(bootstrap: &str, topic: &str) -> Vec<i32> {
     let md = consumer
         .fetch_metadata(Some(topic), METADATA_TIMEOUT)
         .unwrap_or_else(|e| panic!("metadata for {topic}: {e}"));
-    let t = md.topics().iter().find(|t| t.name() == topic).unwrap_or_else(|| panic!("topic {topic} not in metadata"));
+    let t = md
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic)
+        .unwrap_or_else(|| panic!("topic {topic} not in metadata"));
     if let Some(err) = t.error() {
         panic!("metadata for {topic}: {err:?}");
     }
@@ -210,7 +232,8 @@ pub fn consume_all_blocking(bootstrap: &str, topic: &str, timeout: Duration) -> 
     let mut remaining: HashMap<i32, i64> = HashMap::new();
     for (&p, &end) in &ends {
         if end > 0 {
-            tpl.add_partition_offset(topic, p, Offset::Beginning).expect("add partition to assignment");
+            tpl.add_partition_offset(topic, p, Offset::Beginning)
+                .expect("add partition to assignment");
             remaining.insert(p, end);
         }
     }
@@ -222,7 +245,10 @@ pub fn consume_all_blocking(bootstrap: &str, topic: &str, timeout: Duration) -> 
     let deadline = Instant::now() + timeout;
     while !remaining.is_empty() {
         if Instant::now() >= deadline {
-            panic!("consume_all({topic}): {} records read, still missing up to {remaining:?} after {timeout:?}", out.len());
+            panic!(
+                "consume_all({topic}): {} records read, still missing up to {remaining:?} after {timeout:?}",
+                out.len()
+            );
         }
         match consumer.poll(Duration::from_millis(100)) {
             None => {}
@@ -263,13 +289,24 @@ pub async fn consume_at_least(bootstrap: &str, topic: &str, n: usize, timeout: D
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    consume_all(bootstrap, topic, deadline.saturating_duration_since(Instant::now()).max(Duration::from_secs(5))).await
+    consume_all(
+        bootstrap,
+        topic,
+        deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_secs(5)),
+    )
+    .await
 }
 
 pub fn to_record<M: Message>(m: &M) -> Record {
     let headers = m
         .headers()
-        .map(|h| h.iter().map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec))).collect())
+        .map(|h| {
+            h.iter()
+                .map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec)))
+                .collect()
+        })
         .unwrap_or_default();
     Record {
         partition: m.partition(),

@@ -65,9 +65,7 @@ fn osmem_binary() -> &'static Path {
             .args(["-c", "import osmem_server; print(osmem_server.resolve_binary())"])
             .output();
         match out {
-            Ok(out) if out.status.success() => {
-                PathBuf::from(String::from_utf8_lossy(&out.stdout).trim().to_string())
-            }
+            Ok(out) if out.status.success() => PathBuf::from(String::from_utf8_lossy(&out.stdout).trim().to_string()),
             Ok(out) => panic!(
                 "osmem-server is not installed ({}); install it with: {OSMEM_INSTALL}",
                 String::from_utf8_lossy(&out.stderr).trim()
@@ -108,7 +106,11 @@ const WATCHDOG: &str = r#"exec 3<&0; "$@" </dev/null & c=$!; { read _ <&3; kill 
 /// A running tansu broker with its data in a temporary sqlite database.
 pub struct Kafka {
     port: u16,
-    child: Child,
+    /// Unique per broker, so readiness checks can tell our broker from
+    /// another process that grabbed the port first.
+    cluster_id: String,
+    /// `None` after `kill()`.
+    child: Option<Child>,
     log: PathBuf,
     // Dropped after the process is killed (field order), removing the database.
     dir: TempDir,
@@ -118,46 +120,60 @@ impl Kafka {
     /// Starts a broker on a free port and waits until it answers a metadata
     /// request. Panics with the broker's log tail if it never comes up.
     pub fn start() -> Kafka {
-        let bin = tansu_binary();
-        let dir = tempfile::Builder::new().prefix("sluice-kafka-").tempdir().expect("create temp dir for tansu");
+        let dir = tempfile::Builder::new()
+            .prefix("sluice-kafka-")
+            .tempdir()
+            .expect("create temp dir for tansu");
         let log = dir.path().join("tansu.log");
         let mut last_failure = String::new();
         // Retries cover the window between free_port() releasing a port and
         // tansu binding it, in which a parallel test may take it.
-        for attempt in 1..=5 {
+        for _ in 0..5 {
             let port = free_port();
-            let url = format!("tcp://127.0.0.1:{port}");
-            let db = format!("sqlite://{}/tansu-{attempt}.db", dir.path().display());
-            let log_file = File::create(&log).expect("create tansu log file");
-            let mut child = Command::new("sh")
-                .arg("-c")
-                .arg(WATCHDOG)
-                .arg("sh")
-                .arg(bin)
-                .arg("broker")
-                .args(["--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", &db])
-                .current_dir(dir.path())
-                .env("RUST_LOG", std::env::var("TANSU_LOG").unwrap_or_else(|_| "warn".into()))
-                .stdin(Stdio::piped())
-                .stdout(log_file.try_clone().expect("clone log file handle"))
-                .stderr(log_file)
-                .process_group(0)
-                .spawn()
-                .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
-            match wait_kafka_ready(&mut child, port) {
-                Ok(()) => return Kafka { port, child, log, dir },
-                Err(failure) => {
-                    kill_group(&mut child);
-                    let tail = log_tail(&log, 40);
-                    let collided = tail.contains("Address already in use") || tail.contains("AddrInUse");
-                    last_failure = format!("{failure}\n--- tansu log tail ---\n{tail}");
-                    if !collided {
-                        panic!("tansu broker did not come up on 127.0.0.1:{port}: {last_failure}");
-                    }
+            let cluster_id = format!("sluice-test-{}-{port}", std::process::id());
+            match spawn_broker(dir.path(), &log, port, &cluster_id) {
+                Ok(child) => {
+                    return Kafka {
+                        port,
+                        cluster_id,
+                        child: Some(child),
+                        log,
+                        dir,
+                    };
+                }
+                Err(BrokerFailure {
+                    message,
+                    port_taken: true,
+                }) => last_failure = message,
+                Err(BrokerFailure {
+                    message,
+                    port_taken: false,
+                }) => {
+                    panic!("tansu broker did not come up on 127.0.0.1:{port}: {message}")
                 }
             }
         }
-        panic!("tansu broker could not bind a free port after 5 attempts: {last_failure}");
+        panic!("tansu broker could not bind a free port in 5 attempts: {last_failure}");
+    }
+
+    /// Kills the broker with SIGKILL, as in a crash; its data stays for
+    /// `restart()`. Clients see connection refused until then.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            kill_group(&mut child);
+        }
+    }
+
+    /// Starts the broker again on the same port with the same data (topics,
+    /// records and committed offsets survive); kills it first if it runs.
+    pub fn restart(&mut self) {
+        self.kill();
+        match spawn_broker(self.dir.path(), &self.log, self.port, &self.cluster_id) {
+            Ok(child) => self.child = Some(child),
+            Err(BrokerFailure { message, .. }) => {
+                panic!("tansu broker did not come back on 127.0.0.1:{}: {message}", self.port)
+            }
+        }
     }
 
     /// `host:port` for `bootstrap.servers`.
@@ -179,7 +195,14 @@ impl Kafka {
     /// a leader, so producing right after this does not race the creation.
     pub fn create_topic(&self, name: &str, partitions: i32) {
         let out = Command::new(tansu_binary())
-            .args(["topic", "create", name, "--partitions", &partitions.to_string(), "--broker"])
+            .args([
+                "topic",
+                "create",
+                name,
+                "--partitions",
+                &partitions.to_string(),
+                "--broker",
+            ])
             .arg(format!("tcp://{}", self.bootstrap()))
             .output()
             .expect("run `tansu topic create`");
@@ -191,8 +214,10 @@ impl Kafka {
                 String::from_utf8_lossy(&out.stderr)
             );
         }
-        let consumer: BaseConsumer =
-            ClientConfig::new().set("bootstrap.servers", self.bootstrap()).create().expect("create metadata client");
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", self.bootstrap())
+            .create()
+            .expect("create metadata client");
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Ok(md) = consumer.fetch_metadata(Some(name), Duration::from_secs(2)) {
@@ -216,12 +241,76 @@ impl Kafka {
 
 impl Drop for Kafka {
     fn drop(&mut self) {
-        kill_group(&mut self.child);
+        self.kill();
     }
 }
 
-/// Waits until the broker on `port` answers a metadata request.
-fn wait_kafka_ready(child: &mut Child, port: u16) -> Result<(), String> {
+struct BrokerFailure {
+    message: String,
+    /// Another process holds the port: retry elsewhere.
+    port_taken: bool,
+}
+
+/// Spawns tansu on `port` with its database in `dir` and waits until it is
+/// ready. On failure the process is already killed.
+fn spawn_broker(dir: &Path, log: &Path, port: u16, cluster_id: &str) -> Result<Child, BrokerFailure> {
+    let bin = tansu_binary();
+    let url = format!("tcp://127.0.0.1:{port}");
+    let log_file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("open tansu log file");
+    let log_start = std::fs::metadata(log).map(|m| m.len()).unwrap_or(0);
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(WATCHDOG)
+        .arg("sh")
+        .arg(bin)
+        .arg("broker")
+        .args([
+            "--listener-url",
+            &url,
+            "--advertised-listener-url",
+            &url,
+            "--cluster-id",
+            cluster_id,
+        ])
+        // tansu resolves sqlite://PATH relative to its working directory, even
+        // when PATH starts with a slash, so the path is relative to `dir`.
+        .args(["--storage-engine", "sqlite://tansu.db"])
+        .current_dir(dir)
+        .env("RUST_LOG", std::env::var("TANSU_LOG").unwrap_or_else(|_| "warn".into()))
+        .stdin(Stdio::piped())
+        .stdout(log_file.try_clone().expect("clone log file handle"))
+        .stderr(log_file)
+        .process_group(0)
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
+    match wait_kafka_ready(&mut child, port, cluster_id) {
+        Ok(()) => Ok(child),
+        Err(failure) => {
+            kill_group(&mut child);
+            let mut text = String::new();
+            if let Ok(mut f) = File::open(log) {
+                let _ = f.read_to_string(&mut text);
+            }
+            let this_run = text.get(log_start as usize..).unwrap_or(&text);
+            // tansu logs AddrInUse and then exits with status 0.
+            let port_taken = failure.contains("another broker")
+                || this_run.contains("AddrInUse")
+                || this_run.contains("Address already in use");
+            Err(BrokerFailure {
+                message: format!("{failure}\n--- tansu log tail ---\n{}", log_tail(log, 40)),
+                port_taken,
+            })
+        }
+    }
+}
+
+/// Waits until the broker on `port` answers a metadata request and reports
+/// our cluster id.
+fn wait_kafka_ready(child: &mut Child, port: u16, cluster_id: &str) -> Result<(), String> {
     let deadline = Instant::now() + STARTUP_TIMEOUT;
     // Cheap TCP probing first: librdkafka would log connection errors.
     loop {
@@ -232,7 +321,9 @@ fn wait_kafka_ready(child: &mut Child, port: u16) -> Result<(), String> {
             break;
         }
         if Instant::now() >= deadline {
-            return Err(format!("port {port} not accepting connections after {STARTUP_TIMEOUT:?}"));
+            return Err(format!(
+                "port {port} not accepting connections after {STARTUP_TIMEOUT:?}"
+            ));
         }
         std::thread::sleep(Duration::from_millis(25));
     }
@@ -242,7 +333,15 @@ fn wait_kafka_ready(child: &mut Child, port: u16) -> Result<(), String> {
         .map_err(|e| format!("create metadata client: {e}"))?;
     loop {
         match consumer.fetch_metadata(None, Duration::from_secs(2)) {
-            Ok(md) if !md.brokers().is_empty() => return Ok(()),
+            Ok(md) if !md.brokers().is_empty() => {
+                let seen = consumer.client().fetch_cluster_id(Duration::from_secs(2));
+                if seen.as_deref() == Some(cluster_id) {
+                    return Ok(());
+                }
+                if let Some(other) = seen {
+                    return Err(format!("port {port} is served by another broker (cluster id {other})"));
+                }
+            }
             Ok(_) => {}
             Err(e) if Instant::now() >= deadline => {
                 return Err(format!("no metadata response after {STARTUP_TIMEOUT:?}: {e}"));
@@ -251,6 +350,9 @@ fn wait_kafka_ready(child: &mut Child, port: u16) -> Result<(), String> {
         }
         if let Ok(Some(status)) = child.try_wait() {
             return Err(format!("tansu exited at startup with {status}"));
+        }
+        if Instant::now() >= deadline {
+            return Err(format!("broker on port {port} not ready after {STARTUP_TIMEOUT:?}"));
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -271,7 +373,10 @@ impl Elastic {
     /// race-free, unlike probing for a free port and handing it over.
     pub fn start() -> Elastic {
         let bin = osmem_binary();
-        let dir = tempfile::Builder::new().prefix("sluice-es-").tempdir().expect("create temp dir for osmem");
+        let dir = tempfile::Builder::new()
+            .prefix("sluice-es-")
+            .tempdir()
+            .expect("create temp dir for osmem");
         let log = dir.path().join("osmem.log");
         let log_file = File::create(&log).expect("create osmem log file");
         let mut child = Command::new(bin)
@@ -301,7 +406,12 @@ impl Elastic {
                 let _ = std::io::copy(&mut reader, &mut f);
             }
         });
-        let mut es = Elastic { url: String::new(), child, log, dir };
+        let mut es = Elastic {
+            url: String::new(),
+            child,
+            log,
+            dir,
+        };
         let first = match rx.recv_timeout(STARTUP_TIMEOUT) {
             Ok(line) => line,
             Err(_) => panic!(
@@ -322,7 +432,10 @@ impl Elastic {
         let deadline = Instant::now() + STARTUP_TIMEOUT;
         loop {
             if let Ok(Some(status)) = es.child.try_wait() {
-                panic!("osmem-server exited at startup with {status}\n--- osmem log tail ---\n{}", es.log_tail(40));
+                panic!(
+                    "osmem-server exited at startup with {status}\n--- osmem log tail ---\n{}",
+                    es.log_tail(40)
+                );
             }
             if http_get_status(&es.url, "/") == Some(200) {
                 return es;
@@ -364,7 +477,11 @@ fn http_get_status(base: &str, path: &str) -> Option<u16> {
     let hostport = base.strip_prefix("http://")?;
     let mut stream = TcpStream::connect(hostport).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\n\r\n").ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut head = [0u8; 16];
     stream.read_exact(&mut head[..12]).ok()?;
     // "HTTP/1.1 200"
