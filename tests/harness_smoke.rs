@@ -349,6 +349,51 @@ mod elastic {
     }
 
     #[tokio::test]
+    async fn filter_path_is_applied_after_splicing() {
+        let es = Elastic::start();
+        let proxy = FaultProxy::start(es.url());
+        let client = EsClient::new(&proxy.url());
+        let send = |filter: &'static str, docs: Vec<(String, Value)>| {
+            let client = client.clone();
+            async move {
+                let path = format!("/_bulk?filter_path={filter}");
+                let resp = client
+                    .try_request(
+                        reqwest::Method::POST,
+                        &path,
+                        Some("application/x-ndjson"),
+                        Some(body("fp", &docs)),
+                        &[],
+                    )
+                    .await
+                    .expect("bulk");
+                assert_eq!(resp.status, StatusCode::OK, "{}", resp.text());
+                resp.json()
+            }
+        };
+
+        proxy.set_plan(Plan::new().then(Step::reject_items(ItemSelect::First(2)).forever()));
+        let statuses = send("items.*.status", docs("a", 5)).await;
+        assert_eq!(
+            statuses,
+            json!({"items": [
+                {"index": {"status": 429}}, {"index": {"status": 429}},
+                {"index": {"status": 201}}, {"index": {"status": 201}}, {"index": {"status": 201}},
+            ]})
+        );
+        // As in Elasticsearch, items.*.error drops the successful items.
+        let errors = send("errors,items.*.error.type", docs("b", 5)).await;
+        assert_eq!(
+            errors,
+            json!({"errors": true, "items": [
+                {"index": {"error": {"type": "es_rejected_execution_exception"}}},
+                {"index": {"error": {"type": "es_rejected_execution_exception"}}},
+            ]})
+        );
+        assert_eq!(EsClient::new(es.url()).count("fp").await, 6);
+    }
+
+    #[tokio::test]
     async fn all_items_rejected_never_reaches_upstream() {
         let es = Elastic::start();
         let proxy = FaultProxy::start(es.url());

@@ -552,7 +552,8 @@ struct Forward<'a> {
 
 impl Forward<'_> {
     async fn send(&self, body: Bytes) -> ProxyResult {
-        let (status, headers, body) = self.send_raw(body).await?;
+        let path_and_query = self.parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+        let (status, headers, body) = self.send_raw(path_and_query, body).await?;
         let mut resp = Response::new(Full::new(body));
         *resp.status_mut() = status;
         *resp.headers_mut() = headers;
@@ -561,8 +562,7 @@ impl Forward<'_> {
 
     /// Forwards the request with `body` and returns the upstream response.
     /// An unreachable upstream becomes a 502, as from a real load balancer.
-    async fn send_raw(&self, body: Bytes) -> Result<(StatusCode, HeaderMap, Bytes), Abort> {
-        let path_and_query = self.parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    async fn send_raw(&self, path_and_query: &str, body: Bytes) -> Result<(StatusCode, HeaderMap, Bytes), Abort> {
         let url = format!("{}{}", self.shared.upstream, path_and_query);
         let mut headers = self.parts.headers.clone();
         strip_hop_by_hop(&mut headers);
@@ -760,11 +760,23 @@ async fn reject_items(forward: &Forward<'_>, body: &Bytes, select: &ItemSelect, 
         .map(|&i| (i, fake_item(&items[i], default_index.as_deref(), error)))
         .collect();
 
+    // filter_path may drop successful items from the response, which would
+    // make positions ambiguous: ask upstream for everything, splice, then
+    // apply the client's filter here.
+    let (path_and_query, filter_path) = split_filter_path(&forward.parts.uri);
+    let filtered = |response: Value| match &filter_path {
+        Some(filter) => {
+            let patterns: Vec<Vec<&str>> = filter.split(',').map(|p| p.trim().split('.').collect()).collect();
+            apply_filter_path(&response, &patterns).unwrap_or_else(|| json!({}))
+        }
+        None => response,
+    };
+
     if rejected.len() == items.len() {
         let all: Vec<Value> = fakes.into_values().collect();
         return Ok(json_response(
             StatusCode::OK,
-            &json!({"took": 0, "errors": true, "items": all}),
+            &filtered(json!({"took": 0, "errors": true, "items": all})),
         ));
     }
 
@@ -779,7 +791,7 @@ async fn reject_items(forward: &Forward<'_>, body: &Bytes, select: &ItemSelect, 
         }
     }
     let kept = if gzipped { gzip(&kept) } else { kept };
-    let (status, headers, resp_body) = forward.send_raw(Bytes::from(kept)).await?;
+    let (status, headers, resp_body) = forward.send_raw(&path_and_query, Bytes::from(kept)).await?;
     let resp_body = if is_gzip(&headers) {
         gunzip(&resp_body).map(Bytes::from)
     } else {
@@ -821,7 +833,77 @@ async fn reject_items(forward: &Forward<'_>, body: &Bytes, select: &ItemSelect, 
         .collect();
     upstream["items"] = Value::Array(merged);
     upstream["errors"] = Value::Bool(true);
-    Ok(json_response(StatusCode::OK, &upstream))
+    Ok(json_response(StatusCode::OK, &filtered(upstream)))
+}
+
+/// The request's path and query without `filter_path`, and the decoded
+/// `filter_path` if it was given. Exclusions (`-field`) are left in place:
+/// the simple filter below does not implement them.
+fn split_filter_path(uri: &hyper::Uri) -> (String, Option<String>) {
+    let path = uri.path();
+    let Some(query) = uri.query() else {
+        return (path.to_string(), None);
+    };
+    let mut filter = None;
+    let mut kept = Vec::new();
+    for pair in query.split('&') {
+        match pair.strip_prefix("filter_path=") {
+            Some(value) => {
+                let decoded = percent_encoding::percent_decode_str(value)
+                    .decode_utf8_lossy()
+                    .into_owned();
+                if decoded.split(',').any(|p| p.trim().starts_with('-')) {
+                    kept.push(pair);
+                } else {
+                    filter = Some(decoded);
+                }
+            }
+            None => kept.push(pair),
+        }
+    }
+    let path_and_query = if kept.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{}", kept.join("&"))
+    };
+    (path_and_query, filter)
+}
+
+/// Elasticsearch's `filter_path` inclusion semantics: dotted paths with `*`
+/// for any key, arrays are transparent, and objects or arrays left empty are
+/// dropped (so `items.*.error` drops successful items, as ES does).
+fn apply_filter_path(value: &Value, patterns: &[Vec<&str>]) -> Option<Value> {
+    if patterns.iter().any(|p| p.is_empty()) {
+        return Some(value.clone());
+    }
+    match value {
+        Value::Object(map) => {
+            let mut out = serde_json::Map::new();
+            for (key, child) in map {
+                let rest: Vec<Vec<&str>> = patterns
+                    .iter()
+                    .filter(|p| p[0] == "*" || p[0] == key)
+                    .map(|p| p[1..].to_vec())
+                    .collect();
+                if rest.is_empty() {
+                    continue;
+                }
+                if let Some(filtered) = apply_filter_path(child, &rest) {
+                    out.insert(key.clone(), filtered);
+                }
+            }
+            (!out.is_empty()).then_some(Value::Object(out))
+        }
+        Value::Array(items) => {
+            let out: Vec<Value> = items
+                .iter()
+                .filter_map(|item| apply_filter_path(item, patterns))
+                .collect();
+            (!out.is_empty()).then_some(Value::Array(out))
+        }
+        // A scalar where the pattern expects more path segments.
+        _ => None,
+    }
 }
 
 fn json_response(status: StatusCode, body: &Value) -> Response<Full<Bytes>> {

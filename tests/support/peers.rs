@@ -176,6 +176,12 @@ impl Kafka {
         }
     }
 
+    /// Process id of the broker's process group leader (the watchdog shell),
+    /// `None` after `kill()`.
+    pub fn pgid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// `host:port` for `bootstrap.servers`.
     pub fn bootstrap(&self) -> String {
         format!("127.0.0.1:{}", self.port)
@@ -458,6 +464,10 @@ impl Elastic {
 
     pub fn dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn log_tail(&self, lines: usize) -> String {
