@@ -15,6 +15,8 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use tempfile::TempDir;
 
@@ -88,10 +90,14 @@ fn log_tail(path: &Path, lines: usize) -> String {
 /// Kills a whole process group and reaps its leader.
 fn kill_group(child: &mut Child) {
     // The child was spawned with process_group(0), so its pid is its pgid.
-    let pgid = child.id() as libc::pid_t;
-    // SAFETY: kill(2) with a negative pid only sends a signal to that group.
-    unsafe {
-        libc::kill(-pgid, libc::SIGKILL);
+    // Signal the group only while the leader is unreaped: until then neither
+    // id can have been reused by an unrelated process.
+    if let Ok(None) = child.try_wait() {
+        let pgid = child.id() as libc::pid_t;
+        // SAFETY: kill(2) with a negative pid only sends a signal to that group.
+        unsafe {
+            libc::kill(-pgid, libc::SIGKILL);
+        }
     }
     let _ = child.kill();
     let _ = child.wait();
@@ -200,25 +206,21 @@ impl Kafka {
     /// Creates a topic and waits until its metadata lists every partition with
     /// a leader, so producing right after this does not race the creation.
     pub fn create_topic(&self, name: &str, partitions: i32) {
-        let out = Command::new(tansu_binary())
-            .args([
-                "topic",
-                "create",
-                name,
-                "--partitions",
-                &partitions.to_string(),
-                "--broker",
-            ])
-            .arg(format!("tcp://{}", self.bootstrap()))
-            .output()
-            .expect("run `tansu topic create`");
-        if !out.status.success() {
-            panic!(
-                "`tansu topic create {name} --partitions {partitions}` failed with {}: {}{}",
-                out.status,
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
+        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+            .set("bootstrap.servers", self.bootstrap())
+            .create()
+            .expect("create admin client");
+        let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+        let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+        // Admin futures are completed by librdkafka's own thread, so blocking
+        // on them needs no runtime and works from sync and async tests alike.
+        match futures::executor::block_on(admin.create_topics([&topic], &options)) {
+            Ok(results) => {
+                if let Some(Err((_, code))) = results.into_iter().next() {
+                    panic!("creating topic {name} with {partitions} partitions failed: {code}");
+                }
+            }
+            Err(e) => panic!("creating topic {name} with {partitions} partitions failed: {e}"),
         }
         let consumer: BaseConsumer = ClientConfig::new()
             .set("bootstrap.servers", self.bootstrap())
