@@ -37,6 +37,7 @@ mod kafka {
             Rec::new(format!("{{\"n\":{i}}}"))
                 .key(format!("k{i}"))
                 .header("trace", format!("t{i}"))
+                .timestamp(1_700_000_000_000 + i)
         });
         let started = Instant::now();
         let delivered = kafka_client::produce(&bootstrap, "smoke", records).await;
@@ -92,6 +93,7 @@ mod kafka {
             .expect("record k7");
         assert_eq!(r.payload_str(), "{\"n\":7}");
         assert_eq!(r.header("trace"), Some("t7"));
+        assert_eq!(r.timestamp, Some(1_700_000_000_007), "CreateTime survives the broker");
 
         let committed = kafka_client::committed_offsets(&bootstrap, "smoke-group", "smoke").await;
         assert_eq!(

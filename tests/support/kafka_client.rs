@@ -21,6 +21,8 @@ pub struct Rec {
     /// `None` lets the partitioner choose (by key hash, or sticky if no key).
     pub partition: Option<i32>,
     pub headers: Vec<(String, Vec<u8>)>,
+    /// Milliseconds since the epoch; `None` lets the producer use "now".
+    pub timestamp: Option<i64>,
 }
 
 impl Rec {
@@ -45,6 +47,11 @@ impl Rec {
         self.headers.push((name.to_string(), value.as_ref().to_vec()));
         self
     }
+
+    pub fn timestamp(mut self, millis: i64) -> Rec {
+        self.timestamp = Some(millis);
+        self
+    }
 }
 
 impl<K: AsRef<[u8]>, V: AsRef<[u8]>> From<(Option<K>, V, Option<i32>)> for Rec {
@@ -54,6 +61,7 @@ impl<K: AsRef<[u8]>, V: AsRef<[u8]>> From<(Option<K>, V, Option<i32>)> for Rec {
             payload: payload.as_ref().to_vec(),
             partition,
             headers: Vec::new(),
+            timestamp: None,
         }
     }
 }
@@ -66,6 +74,8 @@ pub struct Record {
     pub key: Option<Vec<u8>>,
     pub payload: Option<Vec<u8>>,
     pub headers: Vec<(String, Option<Vec<u8>>)>,
+    /// Milliseconds since the epoch (CreateTime as set by the producer).
+    pub timestamp: Option<i64>,
 }
 
 impl Record {
@@ -123,6 +133,9 @@ pub async fn produce<R: Into<Rec>>(
         }
         if let Some(p) = rec.partition {
             record = record.partition(p);
+        }
+        if let Some(ts) = rec.timestamp {
+            record = record.timestamp(ts);
         }
         if !rec.headers.is_empty() {
             let headers = rec.headers.iter().fold(OwnedHeaders::new(), |h, (name, value)| {
@@ -314,6 +327,7 @@ pub fn to_record<M: Message>(m: &M) -> Record {
         key: m.key().map(<[u8]>::to_vec),
         payload: m.payload().map(<[u8]>::to_vec),
         headers,
+        timestamp: m.timestamp().to_millis(),
     }
 }
 
