@@ -457,6 +457,8 @@ impl Drop for FaultProxy {
 async fn accept_loop(listener: tokio::net::TcpListener, shared: Arc<Shared>, client: reqwest::Client) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
+            // Out of file descriptors or similar: back off instead of spinning.
+            tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         };
         let _ = stream.set_nodelay(true);

@@ -4,6 +4,23 @@
 //! group, so peers never outlive a test, not even a panicking one. If the test
 //! process itself is killed, a watchdog reading the child's stdin pipe takes
 //! the peer down when the pipe closes.
+//!
+//! Peer behaviour that tests must allow for (tansu 0.6.0, osmem 0.1.6):
+//! - tansu does not auto-create topics: producing to a missing topic times
+//!   out (`MessageTimedOut`), subscribing waits. Create topics first.
+//! - tansu's DescribeGroups fails (the broker drops the connection), so
+//!   `fetch_group_list` errors with `BrokerTransportFailure`; OffsetFetch
+//!   (`committed_offsets`) and OffsetCommit work.
+//! - Joining a group alone takes ~10-400 ms; a second member joining makes
+//!   a cooperative rebalance take ~3 s with `heartbeat.interval.ms` ≤ 1 s
+//!   (6 s with the 3 s default). If two members leave at the same moment,
+//!   the group can stay stuck (a new member gets no assignment for 400+ s)
+//!   until yet another member joins: close members one at a time.
+//! - osmem reports itself as OpenSearch 3.8.0 on `GET /` (but sends
+//!   `X-Elastic-Product: Elasticsearch`), has no data streams (bulk into a
+//!   name matching a `data_stream` template fails per item with 400
+//!   `unsupported_operation_exception`), indexes ~3-4k docs/s, and makes
+//!   documents visible to `_count` without a refresh.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
