@@ -1,14 +1,11 @@
 //! The integration test binary (one binary, topical modules, as ripgrep
 //! does). Fixtures live in `tests/fixtures/`.
 
-#[path = "../support/mmdb_fixture.rs"]
-pub mod mmdb_fixture;
-
-mod support {
-    pub use super::mmdb_fixture;
-}
+#[path = "../support/mod.rs"]
+mod support;
 
 mod conformance;
 mod engine_props;
 mod golden;
+mod harness_smoke;
 mod pipelines_support;

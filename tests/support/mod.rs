@@ -31,6 +31,7 @@
 pub mod es_client;
 pub mod fault_proxy;
 pub mod kafka_client;
+pub mod mmdb_fixture;
 pub mod peers;
 
 use std::time::{Duration, Instant};

@@ -2,8 +2,6 @@
 //! behave as the service tests will rely on, and every kind of fault the
 //! proxy injects looks to a client as it should.
 
-mod support;
-
 mod kafka {
     use std::collections::HashSet;
     use std::time::{Duration, Instant};
