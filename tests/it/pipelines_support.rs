@@ -10,10 +10,6 @@ use sluice::pipeline::{CompileOptions, PipelineSet, Processed};
 
 use crate::support::mmdb_fixture::write_fixture_dbs;
 
-struct Shipped {
-    set: PipelineSet,
-    _geoip: tempfile::TempDir,
-}
 
 /// The repository root.
 pub fn repo() -> &'static Path {
@@ -34,18 +30,14 @@ pub fn geoip_dir() -> PathBuf {
 
 /// The compiled `pipelines/` directory.
 pub fn shipped() -> &'static PipelineSet {
-    static SET: OnceLock<Shipped> = OnceLock::new();
-    &SET.get_or_init(|| {
-        let geoip = tempfile::tempdir().expect("tempdir");
-        write_fixture_dbs(geoip.path()).expect("writing GeoIP fixture databases");
+    static SET: OnceLock<PipelineSet> = OnceLock::new();
+    SET.get_or_init(|| {
         let options = CompileOptions {
-            geoip_dir: Some(geoip.path().to_path_buf()),
+            geoip_dir: Some(geoip_dir()),
             ..CompileOptions::default()
         };
-        let set = PipelineSet::load_dir(&repo().join("pipelines"), &options).unwrap_or_else(|e| panic!("{e}"));
-        Shipped { set, _geoip: geoip }
+        PipelineSet::load_dir(&repo().join("pipelines"), &options).unwrap_or_else(|e| panic!("{e}"))
     })
-    .set
 }
 
 /// Runs one raw line through a shipped pipeline and returns the printed

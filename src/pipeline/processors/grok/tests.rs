@@ -435,7 +435,11 @@ proptest::proptest! {
         let p = NGINX.get_or_init(nginx);
         let mut doc = Document::from_message(value);
         let set = crate::pipeline::PipelineSet::empty();
-        let mut ctx = ExecContext { pipelines: &set, depth: 0 };
+        let mut ctx = ExecContext {
+            pipelines: &set,
+            pipeline: "test",
+            depth: 0,
+        };
         let _ = p.process(&mut doc, &mut ctx);
     }
 }
