@@ -9,3 +9,5 @@ mod engine_props;
 mod golden;
 mod harness_smoke;
 mod pipelines_support;
+mod service_e2e;
+mod service_support;

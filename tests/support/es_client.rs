@@ -181,6 +181,16 @@ impl EsClient {
         }
     }
 
+    /// The `_source` of the document with this `_id` in any index matching
+    /// `pattern` (GET by id needs a concrete index; this searches).
+    pub async fn find_by_id(&self, pattern: &str, id: &str) -> Option<Value> {
+        let body = serde_json::json!({"query": {"ids": {"values": [id]}}, "size": 2});
+        let hits = self.search(pattern, &body).await;
+        let hits = hits["hits"]["hits"].as_array().cloned().unwrap_or_default();
+        assert!(hits.len() <= 1, "id {id} appears {} times in {pattern}", hits.len());
+        hits.first().map(|h| h["_source"].clone())
+    }
+
     /// Sends an NDJSON bulk body; returns the transport result so a test can
     /// retry on 429/5xx or resets.
     pub async fn bulk(&self, ndjson: Vec<u8>, gzip: bool) -> Result<EsResponse, reqwest::Error> {
