@@ -190,6 +190,7 @@ pub async fn run(config: Config, mut opts: RunOptions, shutdown: impl Future<Out
         }
         .run(es_rx),
     );
+    let stopping = Arc::new(AtomicBool::new(false));
     let workers = match config.pipelines.workers {
         0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         n => n,
@@ -207,6 +208,7 @@ pub async fn run(config: Config, mut opts: RunOptions, shutdown: impl Future<Out
         metrics: Arc::clone(&metrics),
         to_es,
         to_dlq,
+        stopping: Arc::clone(&stopping),
     });
     let (worker_inputs, worker_handles) = stage.spawn(workers, WORKER_QUEUE);
     let control = Control::default();
@@ -251,6 +253,7 @@ pub async fn run(config: Config, mut opts: RunOptions, shutdown: impl Future<Out
     // Graceful stop: no new records; let the stages drain; commit.
     let started = Instant::now();
     control.stop.store(true, Ordering::Release);
+    stopping.store(true, Ordering::Release);
     let drain = async {
         for h in worker_handles {
             let _ = tokio::task::spawn_blocking(move || h.join()).await;

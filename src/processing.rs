@@ -67,6 +67,11 @@ pub struct Stage {
     pub to_es: mpsc::Sender<IndexItem>,
     /// To the dead-letter writer.
     pub to_dlq: mpsc::Sender<DeadLetter>,
+    /// Set on shutdown: queued records are dropped unprocessed. They were
+    /// never acknowledged, so they are not committed and the next owner of
+    /// the partition reads them again; only bulks already built are
+    /// flushed, which keeps shutdown inside the grace period.
+    pub stopping: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// What happened to a record, for tests and metrics.
@@ -106,6 +111,9 @@ impl Stage {
 
     fn work(&self, mut rx: mpsc::Receiver<SourceRecord>) {
         while let Some(rec) = rx.blocking_recv() {
+            if self.stopping.load(std::sync::atomic::Ordering::Acquire) {
+                continue;
+            }
             if self.handle(rec) == Disposition::Closed {
                 debug!("pipeline worker stopping: downstream closed");
                 return;
@@ -335,6 +343,7 @@ mod tests {
             offsets,
             to_es,
             to_dlq,
+            stopping: Default::default(),
         };
         Harness {
             stage,

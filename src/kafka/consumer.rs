@@ -41,6 +41,10 @@ pub struct Context {
     generation: AtomicU64,
     /// Set once the group gave us an assignment (possibly empty): readiness.
     assigned: Arc<AtomicBool>,
+    /// Set after the final commit on shutdown: the revoke that closing the
+    /// consumer triggers must not wait for records that were deliberately
+    /// left unprocessed.
+    closing: AtomicBool,
 }
 
 impl Context {
@@ -57,6 +61,7 @@ impl Context {
             revoke_timeout,
             generation: AtomicU64::new(0),
             assigned,
+            closing: AtomicBool::new(false),
         }
     }
 
@@ -79,7 +84,7 @@ impl Context {
         self.metrics.rebalances.with_label_values(&["revoke"]).inc();
         let deadline = Instant::now() + self.revoke_timeout;
         let mut waiting = self.offsets.in_flight_of(&parts);
-        while waiting > 0 && Instant::now() < deadline {
+        while waiting > 0 && Instant::now() < deadline && !self.closing.load(Ordering::Acquire) {
             std::thread::sleep(Duration::from_millis(20));
             waiting = self.offsets.in_flight_of(&parts);
         }
@@ -298,6 +303,7 @@ impl ConsumerStage {
         }
         let committed = commit(&consumer, &offsets, &metrics, offsets.commit_candidates());
         info!(partitions = committed, "final offsets committed; leaving the group");
+        consumer.context().closing.store(true, Ordering::Release);
         consumer.unsubscribe();
         // Dropping the consumer closes it, which leaves the group now rather
         // than after the session timeout.
