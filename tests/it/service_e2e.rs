@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use sluice::generator::{Generator, Kind};
 
-use crate::service_support::{Service, ServiceConfig};
+use crate::service_support::{Service, ServiceConfig, serial};
 use crate::support::es_client::EsClient;
 use crate::support::eventually;
 use crate::support::fault_proxy::{FaultProxy, ItemError, ItemSelect, Plan, Step};
@@ -38,7 +38,12 @@ fn march_first() -> DateTime<Utc> {
 
 /// Produces lines round-robin over `partitions`; returns (partition, offset)
 /// per line.
-async fn produce_lines(kafka: &Kafka, topic: &str, lines: &[(String, DateTime<Utc>)], partitions: i32) -> Vec<(i32, i64)> {
+async fn produce_lines(
+    kafka: &Kafka,
+    topic: &str,
+    lines: &[(String, DateTime<Utc>)],
+    partitions: i32,
+) -> Vec<(i32, i64)> {
     kafka_client::produce(
         &kafka.bootstrap(),
         topic,
@@ -61,10 +66,14 @@ async fn wait_count(es: &EsClient, pattern: &str, n: u64, timeout: Duration) {
 /// Waits until the group's committed offsets equal the topic's end offsets.
 async fn wait_committed(kafka: &Kafka, topic: &str, timeout: Duration) -> HashMap<i32, i64> {
     let end = kafka_client::end_offsets(&kafka.bootstrap(), topic).await;
-    eventually(&format!("committed offsets of {topic} to reach {end:?}"), timeout, || async {
-        let c = kafka_client::committed_offsets(&kafka.bootstrap(), GROUP, topic).await;
-        end.iter().all(|(p, e)| *e == 0 || c.get(p) == Some(e)).then_some(c)
-    })
+    eventually(
+        &format!("committed offsets of {topic} to reach {end:?}"),
+        timeout,
+        || async {
+            let c = kafka_client::committed_offsets(&kafka.bootstrap(), GROUP, topic).await;
+            end.iter().all(|(p, e)| *e == 0 || c.get(p) == Some(e)).then_some(c)
+        },
+    )
     .await
 }
 
@@ -93,6 +102,7 @@ async fn check_ids(es: &EsClient, pattern: &str, lines: &[(String, DateTime<Utc>
 /// and committed offsets equal to the end offsets.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_lines_land_once_in_their_daily_indices() {
+    let _serial = serial();
     let kafka = Kafka::start();
     kafka.create_topic("nginx-access", 4);
     kafka.create_topic("sluice-dlq", 1);
@@ -136,13 +146,19 @@ async fn ten_thousand_lines_land_once_in_their_daily_indices() {
     assert!(d["user_agent"]["name"].is_string());
     assert_eq!(d["event"]["dataset"], "nginx.access");
     assert_eq!(service.metric("sluice_es_docs_total", &["created"]).await, 10_000.0);
-    assert_eq!(kafka_client::consume_all(&kafka.bootstrap(), "sluice-dlq", Duration::from_secs(2)).await.len(), 0);
+    assert_eq!(
+        kafka_client::consume_all(&kafka.bootstrap(), "sluice-dlq", Duration::from_secs(2))
+            .await
+            .len(),
+        0
+    );
 }
 
 /// A crash (SIGKILL) mid-stream and a restart: every record indexed, none
 /// twice, and the commits catch up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_mid_stream_then_resume_is_exact() {
+    let _serial = serial();
     let kafka = Kafka::start();
     kafka.create_topic("nginx-access", 4);
     kafka.create_topic("sluice-dlq", 1);
@@ -156,15 +172,22 @@ async fn sigkill_mid_stream_then_resume_is_exact() {
     };
 
     let mut first = Service::start(&config);
-    eventually("some documents indexed before the crash", Duration::from_secs(60), || async {
-        es.refresh("logs-*").await;
-        (es.count("logs-nginx.access-*").await >= 2_500).then_some(())
-    })
+    eventually(
+        "some documents indexed before the crash",
+        Duration::from_secs(60),
+        || async {
+            es.refresh("logs-*").await;
+            (es.count("logs-nginx.access-*").await >= 2_500).then_some(())
+        },
+    )
     .await;
     first.kill();
     let at_crash = es.count("logs-nginx.access-*").await;
     let committed_at_crash = kafka_client::committed_offsets(&kafka.bootstrap(), GROUP, "nginx-access").await;
-    assert!(at_crash < 10_000, "the crash should come mid-stream ({at_crash} indexed)");
+    assert!(
+        at_crash < 10_000,
+        "the crash should come mid-stream ({at_crash} indexed)"
+    );
     // Never committed past what was indexed.
     assert!(committed_at_crash.values().sum::<i64>() <= at_crash as i64);
 
@@ -180,13 +203,17 @@ async fn sigkill_mid_stream_then_resume_is_exact() {
     let rewritten = second.metric("sluice_es_docs_total", &["created"]).await
         + second.metric("sluice_es_docs_total", &["updated"]).await;
     let uncommitted = 10_000 - committed_at_crash.values().sum::<i64>();
-    assert_eq!(rewritten as i64, uncommitted, "the second run indexes exactly the uncommitted records");
+    assert_eq!(
+        rewritten as i64, uncommitted,
+        "the second run indexes exactly the uncommitted records"
+    );
 }
 
 /// Poison records go to the DLQ with their reason and origin, byte for
 /// byte; everything else is indexed and the partitions keep moving.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn poison_records_go_to_the_dead_letter_queue() {
+    let _serial = serial();
     let kafka = Kafka::start();
     kafka.create_topic("nginx-access", 2);
     kafka.create_topic("app-logs", 1);
@@ -206,7 +233,8 @@ async fn poison_records_go_to_the_dead_letter_queue() {
     let invalid_utf8: &[u8] = b"{\"message\": \"\xff\xfe broken\"}";
     let bad_json = br#"{"levelname": "INFO", "message": "#;
     // process.pid is mapped as long: Elasticsearch rejects this with 400.
-    let mapping_conflict = br#"{"@timestamp": "2024-03-01T12:00:00Z", "levelname": "INFO", "message": "m", "process": "not-a-number"}"#;
+    let mapping_conflict =
+        br#"{"@timestamp": "2024-03-01T12:00:00Z", "levelname": "INFO", "message": "m", "process": "not-a-number"}"#;
     let mut app: Vec<Rec> = Vec::new();
     for i in 0..30 {
         app.push(Rec::new(good_app.replace("fine", &format!("fine {i}"))));
@@ -244,16 +272,23 @@ async fn poison_records_go_to_the_dead_letter_queue() {
     let (p, o) = app_placed[6];
     assert_eq!(utf8.header("sluice.source.partition"), Some(p.to_string().as_str()));
     assert_eq!(utf8.header("sluice.source.offset"), Some(o.to_string().as_str()));
-    let json = by_type.get("pipeline_failure").expect("bad JSON and the grok miss dead-lettered");
+    let json = by_type
+        .get("pipeline_failure")
+        .expect("bad JSON and the grok miss dead-lettered");
     assert!(json.header("sluice.error.reason").is_some_and(|r| !r.is_empty()));
     assert_eq!(
-        dlq.iter().filter(|r| r.header("sluice.error.type") == Some("pipeline_failure")).count(),
+        dlq.iter()
+            .filter(|r| r.header("sluice.error.type") == Some("pipeline_failure"))
+            .count(),
         2,
         "bad JSON and the grok miss"
     );
     let rejected = by_type.get("es_rejected").expect("mapping conflict dead-lettered");
     let reason = rejected.header("sluice.error.reason").unwrap_or("");
-    assert!(reason.contains("400") && reason.contains("mapper_parsing_exception"), "{reason}");
+    assert!(
+        reason.contains("400") && reason.contains("mapper_parsing_exception"),
+        "{reason}"
+    );
     assert_eq!(rejected.payload.as_deref(), Some(&mapping_conflict[..]));
     assert_eq!(rejected.header("sluice.pipeline"), Some("app"));
     assert_eq!(service.metric("sluice_dead_letter_records_total", &[]).await, 4.0);
@@ -264,6 +299,7 @@ async fn poison_records_go_to_the_dead_letter_queue() {
 /// every record ends up indexed exactly once and all offsets commit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn elasticsearch_faults_hold_commits_and_lose_nothing() {
+    let _serial = serial();
     let kafka = Kafka::start();
     kafka.create_topic("nginx-access", 4);
     kafka.create_topic("sluice-dlq", 1);
@@ -280,14 +316,20 @@ async fn elasticsearch_faults_hold_commits_and_lose_nothing() {
     service.wait_ready(Duration::from_secs(30)).await;
     // Outage: every bulk request gets 503.
     proxy.set_plan(Plan::new().then(Step::status(503).on_bulk().forever()));
-    eventually("all records consumed during the outage", Duration::from_secs(30), || async {
-        (service.metric("sluice_records_consumed_total", &[]).await >= 1_000.0).then_some(())
-    })
+    eventually(
+        "all records consumed during the outage",
+        Duration::from_secs(30),
+        || async { (service.metric("sluice_records_consumed_total", &[]).await >= 1_000.0).then_some(()) },
+    )
     .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(service.metric("sluice_es_retries_total", &["request_5xx"]).await > 0.0);
     let committed = kafka_client::committed_offsets(&kafka.bootstrap(), GROUP, "nginx-access").await;
-    assert_eq!(committed.values().sum::<i64>(), 0, "nothing may be committed while ES refuses: {committed:?}");
+    assert_eq!(
+        committed.values().sum::<i64>(),
+        0,
+        "nothing may be committed while ES refuses: {committed:?}"
+    );
     es.refresh("logs-*").await;
     assert_eq!(es.count("logs-nginx.access-*").await, 0);
 
@@ -297,7 +339,12 @@ async fn elasticsearch_faults_hold_commits_and_lose_nothing() {
         Plan::new()
             .then(Step::status(429).on_bulk().times(3))
             .then(Step::reject_items(ItemSelect::Fraction(0.3)).on_bulk().times(4))
-            .then(Step::reject_items(ItemSelect::First(5)).item_error(ItemError::unavailable_shards()).on_bulk().times(2))
+            .then(
+                Step::reject_items(ItemSelect::First(5))
+                    .item_error(ItemError::unavailable_shards())
+                    .on_bulk()
+                    .times(2),
+            )
             .then(Step::status(502).on_bulk().times(1))
             .then(Step::status(504).on_bulk().times(1)),
     );
@@ -319,6 +366,7 @@ async fn elasticsearch_faults_hold_commits_and_lose_nothing() {
 /// other takes over its partitions and nothing is lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_consumer_leaving_mid_stream_loses_nothing() {
+    let _serial = serial();
     let kafka = Kafka::start();
     kafka.create_topic("nginx-access", 4);
     kafka.create_topic("sluice-dlq", 1);
@@ -359,6 +407,7 @@ async fn a_consumer_leaving_mid_stream_loses_nothing() {
 /// offset is indexed, and a restart re-indexes nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_under_load_commits_exactly_what_was_indexed() {
+    let _serial = serial();
     let kafka = Kafka::start();
     kafka.create_topic("nginx-access", 4);
     kafka.create_topic("sluice-dlq", 1);
@@ -380,7 +429,11 @@ async fn sigterm_under_load_commits_exactly_what_was_indexed() {
     assert!(status.success(), "SIGTERM exits 0: {status:?}");
     // grace_period is 10 s in the test config; leaving the group and the
     // final commit come after it.
-    assert!(started.elapsed() < Duration::from_secs(13), "within the grace period: {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(13),
+        "within the grace period: {:?}",
+        started.elapsed()
+    );
     let drained = first.log().contains("in-flight records drained");
     let committed = kafka_client::committed_offsets(&kafka.bootstrap(), GROUP, "nginx-access").await;
     es.refresh("logs-*").await;
@@ -392,7 +445,10 @@ async fn sigterm_under_load_commits_exactly_what_was_indexed() {
     for (i, (p, o)) in placed.iter().enumerate() {
         if committed.get(p).is_some_and(|c| o < c) && i % 97 == 0 {
             let id = format!("nginx-access-{p}-{o}");
-            assert!(es.find_by_id("logs-nginx.access-*", &id).await.is_some(), "committed record {id} is not indexed");
+            assert!(
+                es.find_by_id("logs-nginx.access-*", &id).await.is_some(),
+                "committed record {id} is not indexed"
+            );
         }
     }
     if drained {
@@ -408,5 +464,9 @@ async fn sigterm_under_load_commits_exactly_what_was_indexed() {
     let created = second.metric("sluice_es_docs_total", &["created"]).await as i64;
     let updated = second.metric("sluice_es_docs_total", &["updated"]).await as i64;
     assert_eq!(created + updated, 8_000 - committed_total);
-    assert_eq!(updated, indexed - committed_total, "only already-indexed, uncommitted records are overwritten");
+    assert_eq!(
+        updated,
+        indexed - committed_total,
+        "only already-indexed, uncommitted records are overwritten"
+    );
 }

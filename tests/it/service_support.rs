@@ -9,6 +9,14 @@ use std::time::{Duration, Instant};
 use crate::pipelines_support::{geoip_dir, repo};
 use crate::support::peers::free_port;
 
+/// Service end-to-end tests each run a broker, an ES-API server and one or
+/// two services; on a 2-core machine running them at once makes timings
+/// meaningless. Each takes this guard for its whole duration.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// Settings for one service instance.
 pub struct ServiceConfig {
     /// Kafka bootstrap address.
@@ -185,7 +193,10 @@ impl Service {
             }
             if Instant::now() > deadline {
                 let _ = child.kill();
-                panic!("sluice did not exit within {timeout:?} after SIGTERM; log:\n{}", self.log());
+                panic!(
+                    "sluice did not exit within {timeout:?} after SIGTERM; log:\n{}",
+                    self.log()
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }
