@@ -45,6 +45,14 @@ struct Args {
     /// Worker threads (default: tokio's choice, one per core).
     #[arg(long)]
     threads: Option<usize>,
+    /// Once this many documents were acknowledged, hold every bulk request
+    /// for `--stall-secs` (once): an Elasticsearch stall, for measuring
+    /// memory under backpressure.
+    #[arg(long)]
+    stall_after_docs: Option<u64>,
+    /// Length of that stall.
+    #[arg(long, default_value_t = 60)]
+    stall_secs: u64,
 }
 
 /// Totals since start; the reporter prints their per-second deltas.
@@ -64,6 +72,10 @@ struct State {
     counters: Counters,
     templates: Mutex<HashMap<String, Value>>,
     latency: Duration,
+    stall_after_docs: Option<u64>,
+    stall: Duration,
+    /// When the one stall ends, once it has started.
+    stall_until: Mutex<Option<Instant>>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -83,6 +95,9 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         counters: Counters::default(),
         templates: Mutex::new(HashMap::new()),
         latency: Duration::from_millis(args.latency_ms),
+        stall_after_docs: args.stall_after_docs,
+        stall: Duration::from_secs(args.stall_secs),
+        stall_until: Mutex::new(None),
     });
     tokio::spawn(report(state.clone()));
     loop {
@@ -285,6 +300,22 @@ async fn bulk(req: Request<Incoming>, default_index: Option<String>, state: &Sta
     }
     c.wire_bytes.fetch_add(wire, Ordering::Relaxed);
     let outcome = scanner.finish();
+    if let Some(after) = state.stall_after_docs {
+        let until = {
+            let mut until = state.stall_until.lock().unwrap_or_else(|p| p.into_inner());
+            if until.is_none() && state.counters.docs.load(Ordering::Relaxed) >= after {
+                eprintln!("bulk_sink: stalling every bulk request for {:?}", state.stall);
+                *until = Some(Instant::now() + state.stall);
+            }
+            *until
+        };
+        if let Some(u) = until {
+            let now = Instant::now();
+            if u > now {
+                tokio::time::sleep(u - now).await;
+            }
+        }
+    }
     if !state.latency.is_zero() {
         tokio::time::sleep(state.latency).await;
     }
