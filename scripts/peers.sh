@@ -19,10 +19,12 @@ wait_port() {
 start_kafka() {
   local dir=$1 port=$2
   mkdir -p "$dir"
-  tansu broker \
+  # tansu resolves even an absolute sqlite path against its working
+  # directory, so it runs from its data directory with a relative path.
+  (cd "$dir" && exec tansu broker \
     --listener-url "tcp://127.0.0.1:$port" \
     --advertised-listener-url "tcp://127.0.0.1:$port" \
-    --storage-engine "sqlite://$dir/tansu.db" >"$dir/tansu.log" 2>&1 &
+    --storage-engine "sqlite://tansu.db" >"$dir/tansu.log" 2>&1) &
   KAFKA_PID=$!
   wait_port "$port" 60 || { tail -20 "$dir/tansu.log" >&2; return 1; }
 }

@@ -103,11 +103,7 @@ pub async fn run(config: Config, mut opts: RunOptions, shutdown: impl Future<Out
     );
     let pipelines = Arc::new(ArcSwap::from_pointee(set));
     let metrics = Metrics::new(Arc::clone(&pipelines));
-    metrics
-        .pipeline_set_info
-        .with_label_values(&[pipelines.load().version()])
-        .set(1);
-    metrics.last_reload.set(chrono::Utc::now().timestamp());
+    crate::reload::publish(&metrics, &pipelines.load(), None);
     let offsets = Arc::new(Offsets::new());
     let timezone: Tz = config
         .elasticsearch
@@ -195,9 +191,20 @@ pub async fn run(config: Config, mut opts: RunOptions, shutdown: impl Future<Out
         0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         n => n,
     };
+    let router = Arc::new(router);
+    let reloader = tokio::spawn(
+        crate::reload::Reloader {
+            dir: config.pipelines.dir.clone(),
+            options: compile_options(&config, &opts),
+            router: Arc::clone(&router),
+            pipelines: Arc::clone(&pipelines),
+            metrics: Arc::clone(&metrics),
+        }
+        .run(config.pipelines.watch, config.pipelines.reload_interval),
+    );
     let stage = Arc::new(Stage {
         pipelines: Arc::clone(&pipelines),
-        router: Arc::new(router),
+        router,
         ids: IdStrategy::from_config(&config.elasticsearch.id).map_err(anyhow::Error::msg)?,
         op_type: config.elasticsearch.op_type,
         timezone,
@@ -272,6 +279,7 @@ pub async fn run(config: Config, mut opts: RunOptions, shutdown: impl Future<Out
     control.drained.store(true, Ordering::Release);
     let _ = tokio::task::spawn_blocking(move || consumer_thread.join()).await;
     background.abort();
+    reloader.abort();
     server.abort();
     info!("sluice stopped");
     if unexpected {

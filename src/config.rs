@@ -172,6 +172,14 @@ pub struct PipelinesConfig {
     /// Records larger than this are dead-lettered unparsed.
     #[serde(default = "default_max_record_bytes")]
     pub max_record_bytes: ByteSize,
+    /// Reload when files in the pipelines or GeoIP directory change.
+    #[serde(default = "default_true")]
+    pub watch: bool,
+    /// Also reload on this period (like Logstash's `--reload-interval`);
+    /// 0 disables. Useful where file events do not arrive (some network and
+    /// ConfigMap volumes).
+    #[serde(default, with = "humantime_serde")]
+    pub reload_interval: Duration,
 }
 
 fn default_pipelines_dir() -> PathBuf {
@@ -190,6 +198,8 @@ impl Default for PipelinesConfig {
             user_agent_regexes: None,
             workers: 0,
             max_record_bytes: default_max_record_bytes(),
+            watch: true,
+            reload_interval: Duration::ZERO,
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod offsets;
 pub mod pipeline;
 pub mod processing;
+pub mod reload;
 pub mod routing;
 pub mod secret;
 pub mod shutdown;

@@ -98,6 +98,15 @@ impl SharedResources {
         Ok(loaded)
     }
 
+    /// Every loaded resource of type `T` whose key starts with `prefix`.
+    pub fn collect<T: Any + Send + Sync>(&self, prefix: &str) -> Vec<Arc<T>> {
+        self.lock()
+            .iter()
+            .filter(|(k, _)| k.starts_with(prefix))
+            .filter_map(|(_, v)| v.clone().downcast::<T>().ok())
+            .collect()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<dyn Any + Send + Sync>>> {
         // A poisoned lock only means another loader panicked; the map itself
         // is still consistent.

@@ -54,6 +54,7 @@ pub struct Pipeline {
 pub struct PipelineSet {
     pipelines: HashMap<String, Arc<Pipeline>>,
     version: String,
+    geoip: Vec<processors::LoadedDatabase>,
 }
 
 impl PipelineSet {
@@ -62,6 +63,7 @@ impl PipelineSet {
         PipelineSet {
             pipelines: HashMap::new(),
             version: "empty".to_owned(),
+            geoip: Vec::new(),
         }
     }
 
@@ -165,10 +167,18 @@ impl PipelineSet {
         if !errors.is_empty() {
             return Err(LoadError { errors });
         }
+        let geoip = processors::loaded_databases(&resources);
+        // GeoIP databases are part of what a set computes; a new database
+        // build is a new version.
+        for db in &geoip {
+            hasher.update(db.file.as_bytes());
+            hasher.update(db.build_epoch.to_le_bytes());
+        }
         let digest = hasher.finalize();
         Ok(PipelineSet {
             pipelines,
             version: hex::encode(&digest[..6]),
+            geoip,
         })
     }
 
@@ -213,6 +223,11 @@ impl PipelineSet {
     /// the set changes. Exposed as a metric label.
     pub fn version(&self) -> &str {
         &self.version
+    }
+
+    /// The GeoIP databases this set loaded.
+    pub fn geoip_databases(&self) -> &[processors::LoadedDatabase] {
+        &self.geoip
     }
 
     /// A pipeline by name.

@@ -27,6 +27,7 @@ mod uri_parts;
 mod urldecode;
 mod user_agent;
 
+pub use geoip::{LoadedDatabase, loaded_databases};
 pub use grok::patterns as grok_patterns;
 
 use serde_json::Value;

@@ -219,11 +219,37 @@ impl std::fmt::Debug for Database {
     }
 }
 
+/// Reads a database file and makes sure it did not change while being read:
+/// a file overwritten in place (rather than replaced by a rename, as
+/// geoipupdate does) would otherwise give a torn copy that may still parse.
+/// Size and modification time are compared before and after; a changing
+/// file is retried a few times, then reported.
+fn read_stable(path: &Path) -> Result<Vec<u8>, String> {
+    let stat = |p: &Path| -> Result<(u64, Option<std::time::SystemTime>), String> {
+        let m = std::fs::metadata(p).map_err(|e| format!("cannot read GeoIP database {}: {e}", p.display()))?;
+        Ok((m.len(), m.modified().ok()))
+    };
+    for attempt in 0..5 {
+        let before = stat(path)?;
+        let bytes = std::fs::read(path).map_err(|e| format!("cannot read GeoIP database {}: {e}", path.display()))?;
+        let after = stat(path)?;
+        if before == after && bytes.len() as u64 == after.0 {
+            return Ok(bytes);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100 * (attempt + 1)));
+    }
+    Err(format!(
+        "GeoIP database {} kept changing while being read; replace database files atomically \
+         (write a temporary file in the same directory, then rename it, as geoipupdate does)",
+        path.display()
+    ))
+}
+
 impl Database {
     /// Reads and validates the file; fails on unreadable files, files that
     /// are not MaxMind databases and database types we cannot interpret.
     pub(super) fn load(path: &Path) -> Result<Database, String> {
-        let bytes = std::fs::read(path).map_err(|e| format!("cannot read GeoIP database {}: {e}", path.display()))?;
+        let bytes = read_stable(path)?;
         let reader = Reader::from_source(bytes)
             .map_err(|e| format!("{} is not a valid MaxMind database: {e}", path.display()))?;
         let database_type = &reader.metadata().database_type;
@@ -244,6 +270,17 @@ impl Database {
 
     pub(super) fn kind(&self) -> Kind {
         self.kind
+    }
+
+    /// When the database was built (seconds since the epoch), from its
+    /// metadata; exported as a metric so stale databases are noticed.
+    pub(super) fn build_epoch(&self) -> u64 {
+        self.reader.metadata().build_epoch
+    }
+
+    /// The metadata's database type, e.g. `GeoLite2-City`.
+    pub(super) fn database_type(&self) -> &str {
+        &self.reader.metadata().database_type
     }
 
     pub(super) fn path(&self) -> &Path {

@@ -17,6 +17,7 @@ use self::cache::LookupCache;
 use self::database::{ALL_PROPERTIES, Database, Kind, NotFound, Property};
 use crate::document::Document;
 use crate::pipeline::compile::CompileContext;
+use crate::pipeline::compile::SharedResources;
 use crate::pipeline::field_path::{FieldPath, type_name};
 use crate::pipeline::processor::{ExecContext, Flow, ProcessError, Processor, parse_config};
 
@@ -797,4 +798,34 @@ mod tests {
         let second: Arc<Database> = resources.get_or_load(&key, || Err("not cached".to_owned())).unwrap();
         assert!(Arc::ptr_eq(&first, &second));
     }
+}
+
+/// A GeoIP database loaded by a pipeline set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadedDatabase {
+    /// File name, e.g. `GeoLite2-City.mmdb`.
+    pub file: String,
+    /// Metadata database type.
+    pub database_type: String,
+    /// Build time, seconds since the epoch.
+    pub build_epoch: u64,
+}
+
+/// The databases the geoip processors of a set loaded.
+pub fn loaded_databases(resources: &SharedResources) -> Vec<LoadedDatabase> {
+    let mut out: Vec<LoadedDatabase> = resources
+        .collect::<Database>("geoip:")
+        .into_iter()
+        .map(|db| LoadedDatabase {
+            file: db
+                .path()
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            database_type: db.database_type().to_owned(),
+            build_epoch: db.build_epoch(),
+        })
+        .collect();
+    out.sort_by(|a, b| a.file.cmp(&b.file));
+    out
 }
