@@ -102,7 +102,7 @@ async fn check_ids(es: &EsClient, pattern: &str, lines: &[(String, DateTime<Utc>
 /// and committed offsets equal to the end offsets.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_lines_land_once_in_their_daily_indices() {
-    let _serial = serial();
+    let _serial = serial().await;
     let kafka = Kafka::start();
     kafka.create_topic("nginx-access", 4);
     kafka.create_topic("sluice-dlq", 1);
@@ -158,7 +158,7 @@ async fn ten_thousand_lines_land_once_in_their_daily_indices() {
 /// twice, and the commits catch up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_mid_stream_then_resume_is_exact() {
-    let _serial = serial();
+    let _serial = serial().await;
     let kafka = Kafka::start();
     kafka.create_topic("nginx-access", 4);
     kafka.create_topic("sluice-dlq", 1);
@@ -213,7 +213,7 @@ async fn sigkill_mid_stream_then_resume_is_exact() {
 /// byte; everything else is indexed and the partitions keep moving.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn poison_records_go_to_the_dead_letter_queue() {
-    let _serial = serial();
+    let _serial = serial().await;
     let kafka = Kafka::start();
     kafka.create_topic("nginx-access", 2);
     kafka.create_topic("app-logs", 1);
@@ -299,7 +299,7 @@ async fn poison_records_go_to_the_dead_letter_queue() {
 /// every record ends up indexed exactly once and all offsets commit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn elasticsearch_faults_hold_commits_and_lose_nothing() {
-    let _serial = serial();
+    let _serial = serial().await;
     let kafka = Kafka::start();
     kafka.create_topic("nginx-access", 4);
     kafka.create_topic("sluice-dlq", 1);
@@ -366,7 +366,7 @@ async fn elasticsearch_faults_hold_commits_and_lose_nothing() {
 /// other takes over its partitions and nothing is lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_consumer_leaving_mid_stream_loses_nothing() {
-    let _serial = serial();
+    let _serial = serial().await;
     let kafka = Kafka::start();
     kafka.create_topic("nginx-access", 4);
     kafka.create_topic("sluice-dlq", 1);
@@ -407,7 +407,7 @@ async fn a_consumer_leaving_mid_stream_loses_nothing() {
 /// offset is indexed, and a restart re-indexes nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_under_load_commits_exactly_what_was_indexed() {
-    let _serial = serial();
+    let _serial = serial().await;
     let kafka = Kafka::start();
     kafka.create_topic("nginx-access", 4);
     kafka.create_topic("sluice-dlq", 1);

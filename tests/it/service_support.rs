@@ -12,9 +12,9 @@ use crate::support::peers::free_port;
 /// Service end-to-end tests each run a broker, an ES-API server and one or
 /// two services; on a 2-core machine running them at once makes timings
 /// meaningless. Each takes this guard for its whole duration.
-pub fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+pub async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
+    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    LOCK.lock().await
 }
 
 /// Settings for one service instance.
