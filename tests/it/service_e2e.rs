@@ -470,3 +470,100 @@ async fn sigterm_under_load_commits_exactly_what_was_indexed() {
         "only already-indexed, uncommitted records are overwritten"
     );
 }
+
+/// Editing a pipeline under a running service: a valid change applies to
+/// new records; a broken one is rejected (counted, logged with file and
+/// processor) and the running pipelines keep working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelines_reload_while_running() {
+    let _serial = serial().await;
+    let kafka = Kafka::start();
+    kafka.create_topic("app-logs", 1);
+    kafka.create_topic("sluice-dlq", 1);
+    let es_peer = Elastic::start();
+    let es = EsClient::new(es_peer.url());
+    let dir = tempfile::tempdir().expect("tempdir");
+    for entry in std::fs::read_dir(crate::pipelines_support::repo().join("pipelines")).expect("pipelines") {
+        let path = entry.expect("entry").path();
+        std::fs::copy(&path, dir.path().join(path.file_name().expect("file name"))).expect("copy");
+    }
+    let routes = r#"  - topic: app-logs
+    pipeline: app
+    index: "logs-app-%{+yyyy.MM.dd}""#;
+    let service = Service::start(&ServiceConfig {
+        extra: DLQ.to_owned(),
+        pipelines: dir.path().to_path_buf(),
+        ..ServiceConfig::new(&kafka.bootstrap(), es_peer.url(), routes)
+    });
+    service.wait_ready(Duration::from_secs(30)).await;
+    let record = |i: usize| {
+        Rec::new(format!(
+            r#"{{"@timestamp": "2024-03-01T12:00:00Z", "level": "info", "message": "m{i}"}}"#
+        ))
+    };
+    kafka_client::produce(&kafka.bootstrap(), "app-logs", (0..10).map(record)).await;
+    wait_count(&es, "logs-app-*", 10, Duration::from_secs(30)).await;
+    let version_before = service.metrics().await;
+
+    // A valid edit.
+    let file = dir.path().join("app-json.yaml");
+    let text = std::fs::read_to_string(&file).expect("read");
+    let edited = text.replace(
+        "processors:\n",
+        "processors:\n  - set: { field: labels.reloaded, value: true }\n",
+    );
+    assert_ne!(edited, text);
+    std::fs::write(&file, &edited).expect("write");
+    eventually("the reload", Duration::from_secs(20), || async {
+        (service.metric("sluice_pipeline_reloads_total", &["success"]).await >= 1.0).then_some(())
+    })
+    .await;
+    let version = |text: &str| {
+        text.lines()
+            .find(|l| l.starts_with("sluice_pipeline_set_info{"))
+            .map(str::to_owned)
+            .expect("a live pipeline version")
+    };
+    let version_after = service.metrics().await;
+    assert_ne!(
+        version(&version_before),
+        version(&version_after),
+        "the live version changed"
+    );
+    kafka_client::produce(&kafka.bootstrap(), "app-logs", (10..20).map(record)).await;
+    wait_count(&es, "logs-app-*", 20, Duration::from_secs(30)).await;
+    let reloaded = es
+        .search_sources(
+            "logs-app-*",
+            &serde_json::json!({"query": {"term": {"labels.reloaded": true}}, "size": 100}),
+        )
+        .await;
+    assert_eq!(reloaded.len(), 10, "exactly the records after the reload");
+
+    // A broken edit: rejected, the running set stays.
+    std::fs::write(
+        &file,
+        edited.replace(
+            "- set: { field: labels.reloaded, value: true }",
+            "- set: { field: labels.reloaded }",
+        ),
+    )
+    .expect("write");
+    eventually("the rejected reload", Duration::from_secs(20), || async {
+        (service.metric("sluice_pipeline_reloads_total", &["failure"]).await >= 1.0).then_some(())
+    })
+    .await;
+    assert!(
+        service.log().contains("app-json.yaml: processors[0] (set)"),
+        "the error names file and processor"
+    );
+    kafka_client::produce(&kafka.bootstrap(), "app-logs", (20..30).map(record)).await;
+    wait_count(&es, "logs-app-*", 30, Duration::from_secs(30)).await;
+    let reloaded = es
+        .search_sources(
+            "logs-app-*",
+            &serde_json::json!({"query": {"term": {"labels.reloaded": true}}, "size": 100}),
+        )
+        .await;
+    assert_eq!(reloaded.len(), 20, "the last valid pipelines kept running");
+}

@@ -31,6 +31,8 @@ pub struct ServiceConfig {
     pub group: String,
     /// `elasticsearch.timezone`.
     pub timezone: String,
+    /// `pipelines.dir`.
+    pub pipelines: PathBuf,
 }
 
 impl ServiceConfig {
@@ -43,6 +45,7 @@ impl ServiceConfig {
             extra: String::new(),
             group: "sluice".to_owned(),
             timezone: "UTC".to_owned(),
+            pipelines: repo().join("pipelines"),
         }
     }
 
@@ -88,7 +91,7 @@ log:
 "#,
             kafka = self.kafka,
             group = self.group,
-            pipelines = repo().join("pipelines").display(),
+            pipelines = self.pipelines.display(),
             geoip = geoip_dir().display(),
             routes = self.routes,
             es = self.es,
