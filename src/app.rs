@@ -46,6 +46,9 @@ use crate::routing::Router;
 const WORKER_QUEUE: usize = 1024;
 /// Dead letters queued before the pipeline blocks.
 const DLQ_QUEUE: usize = 1024;
+/// How long closing the consumer (final commit, leaving the group) may take
+/// after the drain.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often Elasticsearch is pinged for readiness when idle.
 const ES_PING_INTERVAL: Duration = Duration::from_secs(10);
 
@@ -88,7 +91,7 @@ pub fn check(config: &Config, opts: &RunOptions) -> anyhow::Result<(PipelineSet,
         _ => Vec::new(),
     };
     EsClient::new(&config.elasticsearch)?;
-    client_config::consumer(&config.kafka).map_err(anyhow::Error::msg)?;
+    client_config::consumer(&config.kafka, config.offsets.commit_interval).map_err(anyhow::Error::msg)?;
     IdStrategy::from_config(&config.elasticsearch.id).map_err(anyhow::Error::msg)?;
     Ok((set, router, templates))
 }
@@ -117,7 +120,8 @@ pub async fn run(config: Config, mut opts: RunOptions, shutdown: impl Future<Out
     metrics.es_up.set(1);
     templates::install(&es, &templates).await?;
 
-    let consumer_config = client_config::consumer(&config.kafka).map_err(anyhow::Error::msg)?;
+    let consumer_config =
+        client_config::consumer(&config.kafka, config.offsets.commit_interval).map_err(anyhow::Error::msg)?;
     let assigned = Arc::new(AtomicBool::new(false));
     let context = Context::new(
         Arc::clone(&offsets),
@@ -227,7 +231,8 @@ pub async fn run(config: Config, mut opts: RunOptions, shutdown: impl Future<Out
             metrics: Arc::clone(&metrics),
             workers: worker_inputs,
             max_in_flight_bytes: config.offsets.max_in_flight_bytes.0,
-            commit_interval: config.offsets.commit_interval,
+            // Stored often, committed by librdkafka every commit_interval.
+            store_interval: config.offsets.commit_interval.min(Duration::from_millis(200)),
             control: control.clone(),
         };
         std::thread::Builder::new()
@@ -277,7 +282,12 @@ pub async fn run(config: Config, mut opts: RunOptions, shutdown: impl Future<Out
         ),
     }
     control.drained.store(true, Ordering::Release);
-    let _ = tokio::task::spawn_blocking(move || consumer_thread.join()).await;
+    // Closing commits the stored offsets and leaves the group; with the
+    // brokers gone that could take long, and the process must still exit.
+    let closing = tokio::task::spawn_blocking(move || consumer_thread.join());
+    if tokio::time::timeout(CLOSE_TIMEOUT, closing).await.is_err() {
+        warn!("the Kafka consumer did not close in time; exiting (uncommitted records will be re-read)");
+    }
     background.abort();
     reloader.abort();
     server.abort();

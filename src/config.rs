@@ -765,6 +765,12 @@ impl Config {
             if !matches!(parsed.scheme(), "http" | "https") {
                 bail!("elasticsearch.urls: `{u}` must be http or https");
             }
+            if !parsed.username().is_empty() || parsed.password().is_some() {
+                // Credentials in URLs end up in logs and printed configs.
+                bail!(
+                    "elasticsearch.urls: put credentials in elasticsearch.username and password_file (or api_key_file), not in the URL"
+                );
+            }
         }
         self.elasticsearch.timezone.parse::<chrono_tz::Tz>().map_err(|_| {
             anyhow::anyhow!(
@@ -976,6 +982,17 @@ routes:
         assert!(format!("{:#}", c.validate().unwrap_err()).contains("Mars/Base"));
         let c = Config::parse(&format!("{MINIMAL}\nelasticsearch: {{ data_stream: true }}\n"), &[]).unwrap();
         assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn credentials_in_urls_are_rejected() {
+        let c = Config::parse(
+            &format!("{MINIMAL}\nelasticsearch: {{ urls: ['https://elastic:hunter2@es:9200'] }}\n"),
+            &[],
+        )
+        .unwrap();
+        let err = format!("{:#}", c.validate().unwrap_err());
+        assert!(err.contains("not in the URL") && !err.contains("hunter2"), "{err}");
     }
 
     #[test]

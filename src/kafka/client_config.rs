@@ -51,12 +51,19 @@ fn apply_passthrough(c: &mut ClientConfig, k: &KafkaConfig) {
     }
 }
 
-/// Consumer settings. Offsets are committed explicitly, never
-/// automatically: the whole point is committing only acknowledged records.
-pub fn consumer(k: &KafkaConfig) -> Result<ClientConfig, String> {
+/// Consumer settings. Sluice *stores* an offset only once every record
+/// below it is acknowledged (`enable.auto.offset.store=false`);
+/// librdkafka then commits the stored offsets in the background every
+/// `commit_interval`, and on revoke and close. A commit therefore never
+/// blocks the consumer thread, and nothing unacknowledged is ever stored.
+pub fn consumer(k: &KafkaConfig, commit_interval: std::time::Duration) -> Result<ClientConfig, String> {
     let mut c = base(k)?;
     c.set("group.id", &k.group_id)
-        .set("enable.auto.commit", "false")
+        .set("enable.auto.commit", "true")
+        .set(
+            "auto.commit.interval.ms",
+            commit_interval.as_millis().max(1).to_string(),
+        )
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", &k.auto_offset_reset)
         .set("partition.assignment.strategy", &k.assignment_strategy)
@@ -121,9 +128,11 @@ routes: [{ topic: t, pipeline: p, index: i }]
             &[],
         )
         .unwrap();
-        let cc = consumer(&c.kafka).unwrap();
+        let cc = consumer(&c.kafka, std::time::Duration::from_secs(5)).unwrap();
         assert_eq!(cc.get("session.timeout.ms"), Some("10000"));
-        assert_eq!(cc.get("enable.auto.commit"), Some("false"));
+        // Only offsets Sluice stores (acknowledged ones) are auto-committed.
+        assert_eq!(cc.get("enable.auto.offset.store"), Some("false"));
+        assert_eq!(cc.get("auto.commit.interval.ms"), Some("5000"));
         assert_eq!(cc.get("sasl.password"), Some("pw"));
         assert_eq!(cc.get("security.protocol"), Some("sasl_ssl"));
         let pc = producer(&c.kafka).unwrap();

@@ -18,8 +18,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rdkafka::ClientContext;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
+use rdkafka::error::KafkaResult;
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::statistics::Statistics;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
@@ -76,9 +77,11 @@ impl Context {
     }
 
     /// On revoke: wait (bounded) for the partitions' in-flight records,
-    /// commit what is acknowledged, and forget them. Records still in flight
-    /// after the timeout are not committed; the next owner re-reads them and,
-    /// with deterministic ids, overwrites rather than duplicates.
+    /// store what is acknowledged (librdkafka commits stored offsets of
+    /// revoked partitions as part of the rebalance), and forget them.
+    /// Records still in flight after the timeout are not committed; the next
+    /// owner re-reads them and, with deterministic ids, overwrites rather
+    /// than duplicates.
     fn on_revoke(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) {
         let parts = Self::partitions(tpl);
         self.metrics.rebalances.with_label_values(&["revoke"]).inc();
@@ -88,18 +91,13 @@ impl Context {
             std::thread::sleep(Duration::from_millis(20));
             waiting = self.offsets.in_flight_of(&parts);
         }
-        let committed = commit(
-            consumer,
-            &self.offsets,
-            &self.metrics,
-            self.offsets.commit_candidates_for(&parts),
-        );
+        let stored = store(consumer, &self.offsets, self.offsets.commit_candidates_for(&parts));
         for p in &parts {
             self.offsets.revoke(p);
         }
         info!(
             partitions = parts.len(),
-            committed,
+            stored,
             left_unacknowledged = waiting,
             "partitions revoked"
         );
@@ -130,6 +128,36 @@ impl ClientContext for Context {
 }
 
 impl ConsumerContext for Context {
+    fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
+        match result {
+            Ok(()) => {
+                let committed: Vec<(Partition, i64)> = offsets
+                    .elements()
+                    .iter()
+                    .filter_map(|e| match e.offset() {
+                        Offset::Offset(o) if e.error().is_ok() => Some((
+                            Partition {
+                                topic: Arc::from(e.topic()),
+                                partition: e.partition(),
+                            },
+                            o,
+                        )),
+                        _ => None,
+                    })
+                    .collect();
+                self.offsets.mark_committed(&committed);
+                self.metrics.commits.with_label_values(&["ok"]).inc();
+                debug!(partitions = committed.len(), "offsets committed");
+            }
+            // Nothing new was stored since the last commit: not an error.
+            Err(KafkaError::ConsumerCommit(rdkafka::types::RDKafkaErrorCode::NoOffset)) => {}
+            Err(e) => {
+                self.metrics.commits.with_label_values(&["error"]).inc();
+                warn!(error = %e, "offset commit failed; librdkafka retries with the next commit");
+            }
+        }
+    }
+
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(tpl) = rebalance {
             self.on_revoke(consumer, tpl);
@@ -160,35 +188,29 @@ impl ConsumerContext for Context {
     }
 }
 
-/// Commits the given offsets synchronously; returns how many partitions
-/// were committed.
-fn commit(
-    consumer: &BaseConsumer<Context>,
-    offsets: &Offsets,
-    metrics: &Metrics,
-    candidates: Vec<(Partition, i64)>,
-) -> usize {
+/// Hands acknowledged offsets to librdkafka, which commits them in the
+/// background (and on revoke and close). Never blocks. Returns how many
+/// partitions were stored.
+fn store(consumer: &BaseConsumer<Context>, offsets: &Offsets, candidates: Vec<(Partition, i64)>) -> usize {
     if candidates.is_empty() {
         return 0;
     }
     let mut tpl = TopicPartitionList::with_capacity(candidates.len());
     for (p, o) in &candidates {
         if let Err(e) = tpl.add_partition_offset(&p.topic, p.partition, Offset::Offset(*o)) {
-            warn!(error = %e, partition = %p, "cannot build commit list");
+            warn!(error = %e, partition = %p, "cannot build the offset list");
             return 0;
         }
     }
-    match consumer.commit(&tpl, CommitMode::Sync) {
+    match consumer.store_offsets(&tpl) {
         Ok(()) => {
-            offsets.mark_committed(&candidates);
-            metrics.commits.with_label_values(&["ok"]).inc();
-            debug!(partitions = candidates.len(), "offsets committed");
+            offsets.mark_stored(&candidates);
             candidates.len()
         }
         Err(e) => {
-            // Typically a rebalance in progress; the next interval retries.
-            metrics.commits.with_label_values(&["error"]).inc();
-            warn!(error = %e, "offset commit failed; will retry");
+            // A partition revoked a moment ago; the next round retries the
+            // others.
+            warn!(error = %e, "storing offsets for commit failed; will retry");
             0
         }
     }
@@ -216,8 +238,8 @@ pub struct ConsumerStage {
     pub workers: Vec<mpsc::Sender<SourceRecord>>,
     /// In-flight byte budget before pausing.
     pub max_in_flight_bytes: usize,
-    /// How often to commit.
-    pub commit_interval: Duration,
+    /// How often acknowledged offsets are handed to librdkafka.
+    pub store_interval: Duration,
     /// Stop/drained flags.
     pub control: Control,
 }
@@ -231,7 +253,7 @@ impl ConsumerStage {
             metrics,
             workers,
             max_in_flight_bytes,
-            commit_interval,
+            store_interval,
             control,
         } = self;
         let mut workers = Some(workers);
@@ -240,7 +262,7 @@ impl ConsumerStage {
         let mut stash_bytes = 0usize;
         let mut paused = false;
         let mut paused_generation = 0;
-        let mut next_commit = Instant::now() + commit_interval;
+        let mut next_store = Instant::now() + store_interval;
 
         while !control.stop.load(Ordering::Acquire) {
             if let Some(w) = &workers
@@ -261,9 +283,9 @@ impl ConsumerStage {
                 paused = false;
                 metrics.consumer_paused.set(0);
             }
-            if Instant::now() >= next_commit {
-                commit(&consumer, &offsets, &metrics, offsets.commit_candidates());
-                next_commit = Instant::now() + commit_interval;
+            if Instant::now() >= next_store {
+                store(&consumer, &offsets, offsets.commit_candidates());
+                next_store = Instant::now() + store_interval;
             }
             let timeout = if want_pause {
                 Duration::from_millis(10)
@@ -301,8 +323,11 @@ impl ConsumerStage {
             // committed.
             let _ = consumer.poll(Duration::from_millis(50));
         }
-        let committed = commit(&consumer, &offsets, &metrics, offsets.commit_candidates());
-        info!(partitions = committed, "final offsets committed; leaving the group");
+        let stored = store(&consumer, &offsets, offsets.commit_candidates());
+        info!(
+            partitions = stored,
+            "final offsets stored; committing them and leaving the group"
+        );
         consumer.context().closing.store(true, Ordering::Release);
         consumer.unsubscribe();
         // Dropping the consumer closes it, which leaves the group now rather

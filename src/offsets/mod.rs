@@ -197,7 +197,17 @@ impl Offsets {
             .collect()
     }
 
-    /// Records that these offsets were committed.
+    /// Records that these offsets were handed to the client for committing.
+    pub fn mark_stored(&self, stored: &[(Partition, i64)]) {
+        let mut inner = self.lock();
+        for (p, o) in stored {
+            if let Some(a) = inner.partitions.get_mut(p) {
+                a.tracker.mark_stored(*o);
+            }
+        }
+    }
+
+    /// Records that the broker confirmed these commits.
     pub fn mark_committed(&self, committed: &[(Partition, i64)]) {
         let mut inner = self.lock();
         for (p, o) in committed {

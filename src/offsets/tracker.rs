@@ -51,8 +51,11 @@ pub struct PartitionTracker {
     last_registered: Option<i64>,
     /// Highest offset of the fully acknowledged prefix.
     last_done: Option<i64>,
-    /// The Kafka offset last committed (exclusive, i.e. next to read).
+    /// The Kafka offset last committed (exclusive, i.e. next to read), as
+    /// confirmed by the broker.
     committed: Option<i64>,
+    /// The offset last handed to librdkafka for committing.
+    stored: Option<i64>,
     in_flight_bytes: usize,
 }
 
@@ -100,12 +103,20 @@ impl PartitionTracker {
         Some(bytes)
     }
 
-    /// The offset to commit now, if it moved past the last commit.
+    /// The offset to commit now, if it moved past what was last stored or
+    /// committed.
     pub fn commit_candidate(&self) -> Option<i64> {
         let next = kafka_commit_offset(self.last_done?);
-        match self.committed {
+        match self.stored.max(self.committed) {
             Some(c) if c >= next => None,
             _ => Some(next),
+        }
+    }
+
+    /// Notes that `offset` (exclusive) was handed over for committing.
+    pub fn mark_stored(&mut self, offset: i64) {
+        if self.stored.is_none_or(|s| offset > s) {
+            self.stored = Some(offset);
         }
     }
 

@@ -33,6 +33,7 @@ pub mod fault_proxy;
 pub mod kafka_client;
 pub mod mmdb_fixture;
 pub mod peers;
+pub mod tls_proxy;
 
 use std::time::{Duration, Instant};
 
