@@ -8,4 +8,5 @@ mod conformance;
 mod engine_props;
 mod golden;
 mod harness_smoke;
+mod metrics_promtool;
 mod pipelines_support;
