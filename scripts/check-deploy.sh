@@ -56,6 +56,29 @@ mkdir -p "$work/prometheus"
 cp deploy/prometheus/rules.yml "$work/prometheus/rules.yml"
 sed 's#/etc/prometheus/rules.yml#rules.yml#' deploy/prometheus/prometheus.yml >"$work/prometheus/prometheus.yml"
 promtool check config "$work/prometheus/prometheus.yml"
+# Every alert links to its own runbook section, and the section exists.
+"$venv/bin/python" - <<'PY'
+import re, sys, yaml
+rules = yaml.safe_load(open("deploy/prometheus/rules.yml"))
+runbook = open("docs/runbook.md").read()
+headings = set(re.findall(r"^### Runbook: (\w+)$", runbook, re.M))
+alerts = [r for g in rules["groups"] for r in g["rules"] if "alert" in r]
+problems = []
+for r in alerts:
+    name = r["alert"]
+    if r["annotations"].get("runbook_url") != f"README.md#runbook-{name.lower()}":
+        problems.append(f"{name}: runbook_url is not README.md#runbook-{name.lower()}")
+    for key in ("summary", "description"):
+        if not r["annotations"].get(key):
+            problems.append(f"{name}: no {key} annotation")
+    if name not in headings:
+        problems.append(f"{name}: no '### Runbook: {name}' section in docs/runbook.md")
+for h in sorted(headings - {r["alert"] for r in alerts}):
+    problems.append(f"docs/runbook.md: section for unknown alert {h}")
+if problems:
+    sys.exit("\n".join(problems))
+print(f"{len(alerts)} alerts have runbook sections")
+PY
 
 echo "== Grafana"
 python3 scripts/check_grafana.py deploy/grafana/sluice-dashboard.json

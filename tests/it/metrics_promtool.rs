@@ -205,6 +205,13 @@ fn deployment_artifacts_name_only_real_metrics() {
             }
         }
     }
-    assert!(checked > 50, "only {checked} metric references found; is the scan broken?");
-    assert!(unknown.is_empty(), "metrics that Sluice does not export:\n{}", unknown.join("\n"));
+    assert!(
+        checked > 50,
+        "only {checked} metric references found; is the scan broken?"
+    );
+    assert!(
+        unknown.is_empty(),
+        "metrics that Sluice does not export:\n{}",
+        unknown.join("\n")
+    );
 }
