@@ -23,16 +23,6 @@ cargo run --quiet --example make_geoip_fixture -- "$fixtures" >/dev/null
 cargo run --quiet --bin sluice -- pipeline test --pipeline pipelines/ --geoip-dir "$fixtures"
 echo "== config check"
 SLUICE_PIPELINES__GEOIP_DIR="$fixtures" cargo run --quiet --bin sluice -- check --config config/sluice.yaml
-if [ -f deploy/prometheus/rules.yml ]; then
-  echo "== promtool check rules"
-  promtool check rules deploy/prometheus/rules.yml
-fi
-if docker compose version >/dev/null 2>&1; then
-  echo "== docker compose config"
-  docker compose config --quiet
-fi
-if [ -x scripts/check-k8s.sh ]; then
-  echo "== kubernetes manifests"
-  bash scripts/check-k8s.sh
-fi
+echo "== deployment artifacts"
+bash scripts/check-deploy.sh
 echo "all tests passed"

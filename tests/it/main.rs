@@ -8,6 +8,7 @@ mod conformance;
 mod engine_props;
 mod golden;
 mod harness_smoke;
+mod metrics_promtool;
 mod pipelines_support;
 mod service_e2e;
 mod service_support;
