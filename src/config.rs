@@ -85,8 +85,9 @@ pub struct KafkaConfig {
     #[serde(default)]
     pub security: KafkaSecurity,
     /// Raw librdkafka settings for the consumer and the DLQ producer
-    /// (applied last, so they override everything above).
-    #[serde(default)]
+    /// (applied last, so they override everything above). Values may be
+    /// written as YAML numbers or booleans; librdkafka takes them as text.
+    #[serde(default, deserialize_with = "lenient::string_map")]
     pub librdkafka: BTreeMap<String, String>,
 }
 
@@ -167,13 +168,13 @@ pub struct PipelinesConfig {
     #[serde(default)]
     pub user_agent_regexes: Option<PathBuf>,
     /// Pipeline worker threads; 0 means one per CPU.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::usize")]
     pub workers: usize,
     /// Records larger than this are dead-lettered unparsed.
     #[serde(default = "default_max_record_bytes")]
     pub max_record_bytes: ByteSize,
     /// Reload when files in the pipelines or GeoIP directory change.
-    #[serde(default = "default_true")]
+    #[serde(default = "default_true", deserialize_with = "lenient::bool")]
     pub watch: bool,
     /// Also reload on this period (like Logstash's `--reload-interval`);
     /// 0 disables. Useful where file events do not arrive (some network and
@@ -344,7 +345,7 @@ pub struct ElasticsearchConfig {
     #[serde(default)]
     pub op_type: OpType,
     /// Data-stream mode: `create` actions, `@timestamp` required.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::bool")]
     pub data_stream: bool,
     /// Policy for documents without a usable `@timestamp`.
     #[serde(default)]
@@ -354,7 +355,7 @@ pub struct ElasticsearchConfig {
     #[serde(default = "default_templates_dir")]
     pub templates_dir: Option<PathBuf>,
     /// Install the templates at start.
-    #[serde(default = "default_true")]
+    #[serde(default = "default_true", deserialize_with = "lenient::bool")]
     pub install_templates: bool,
     /// Batching.
     #[serde(default)]
@@ -413,7 +414,7 @@ impl Default for ElasticsearchConfig {
 #[serde(deny_unknown_fields)]
 pub struct BulkConfig {
     /// Documents per request.
-    #[serde(default = "default_max_docs")]
+    #[serde(default = "default_max_docs", deserialize_with = "lenient::usize")]
     pub max_docs: usize,
     /// Uncompressed bytes per request.
     #[serde(default = "default_max_bytes")]
@@ -422,10 +423,10 @@ pub struct BulkConfig {
     #[serde(default = "default_linger", with = "humantime_serde")]
     pub linger: Duration,
     /// Bulk requests in flight at once.
-    #[serde(default = "default_concurrency")]
+    #[serde(default = "default_concurrency", deserialize_with = "lenient::usize")]
     pub concurrency: usize,
     /// gzip request bodies.
-    #[serde(default = "default_true")]
+    #[serde(default = "default_true", deserialize_with = "lenient::bool")]
     pub compression: bool,
     /// Per-request timeout.
     #[serde(default = "default_request_timeout", with = "humantime_serde")]
@@ -496,7 +497,7 @@ impl Default for RetryConfig {
 #[serde(deny_unknown_fields)]
 pub struct DeadLetterConfig {
     /// Kafka topic receiving the original bytes of failed records. Without
-    /// it, failed records are logged, counted and skipped.
+    /// it (null or empty), failed records are logged, counted and skipped.
     #[serde(default = "default_dlq_topic")]
     pub topic: Option<String>,
     /// Also index a failure document into this ES index pattern
@@ -690,6 +691,62 @@ impl Serialize for ByteSize {
     }
 }
 
+/// Deserializers that accept a value written as text (from an environment
+/// variable) as well as a YAML number or boolean.
+mod lenient {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer};
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Scalar {
+        Bool(bool),
+        Int(u64),
+        Float(f64),
+        Text(String),
+    }
+
+    pub fn usize<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+        match Scalar::deserialize(d)? {
+            Scalar::Int(n) => usize::try_from(n).map_err(serde::de::Error::custom),
+            Scalar::Text(s) => s
+                .trim()
+                .parse()
+                .map_err(|_| serde::de::Error::custom(format!("`{s}` is not a whole number"))),
+            _ => Err(serde::de::Error::custom("expected a whole number")),
+        }
+    }
+
+    pub fn bool<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+        match Scalar::deserialize(d)? {
+            Scalar::Bool(b) => Ok(b),
+            Scalar::Text(s) => match s.trim() {
+                "true" => Ok(true),
+                "false" => Ok(false),
+                other => Err(serde::de::Error::custom(format!("`{other}` is not true or false"))),
+            },
+            _ => Err(serde::de::Error::custom("expected true or false")),
+        }
+    }
+
+    pub fn string_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+        let raw = BTreeMap::<String, Scalar>::deserialize(d)?;
+        Ok(raw
+            .into_iter()
+            .map(|(k, v)| {
+                let text = match v {
+                    Scalar::Bool(b) => b.to_string(),
+                    Scalar::Int(n) => n.to_string(),
+                    Scalar::Float(f) => f.to_string(),
+                    Scalar::Text(s) => s,
+                };
+                (k, text)
+            })
+            .collect())
+    }
+}
+
 impl Config {
     /// Reads the file, applies `SLUICE_…__…` environment overrides, and
     /// validates everything that needs no network. Relative paths are made
@@ -714,7 +771,12 @@ impl Config {
     pub fn parse(text: &str, env: &[(String, String)]) -> anyhow::Result<Self> {
         let mut value: serde_yaml::Value = serde_yaml::from_str(text).context("invalid YAML")?;
         apply_env_overrides(&mut value, env)?;
-        let config: Config = serde_yaml::from_value(value).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut config: Config = serde_yaml::from_value(value).map_err(|e| anyhow::anyhow!("{e}"))?;
+        // An environment variable cannot say null; an empty topic disables
+        // the DLQ the same way.
+        if config.dead_letter.topic.as_deref().is_some_and(|t| t.trim().is_empty()) {
+            config.dead_letter.topic = None;
+        }
         Ok(config)
     }
 
@@ -873,14 +935,15 @@ fn apply_env_overrides(root: &mut serde_yaml::Value, env: &[(String, String)]) -
         if path.iter().any(String::is_empty) {
             bail!("environment variable {name}: empty key segment");
         }
-        let value: serde_yaml::Value =
-            serde_yaml::from_str(raw).unwrap_or_else(|_| serde_yaml::Value::String(raw.clone()));
-        // An empty string parses as null; an empty string is what the user
-        // wrote.
-        let value = if raw.is_empty() {
-            serde_yaml::Value::String(String::new())
+        // Values are text, exactly as written, so a password like `12345`,
+        // `true` or `abc #x` arrives intact; only lists and maps are parsed
+        // as YAML flow collections. Numeric and boolean keys accept text.
+        let trimmed = raw.trim_start();
+        let value = if trimmed.starts_with('[') || trimmed.starts_with('{') {
+            serde_yaml::from_str(raw)
+                .map_err(|e| anyhow::anyhow!("environment variable {name}: not a YAML list or map: {e}"))?
         } else {
-            value
+            serde_yaml::Value::String(raw.clone())
         };
         set_path(root, &path, value).with_context(|| format!("environment variable {name}"))?;
     }
@@ -964,6 +1027,32 @@ routes:
         assert_eq!(c.elasticsearch.urls.len(), 2);
         assert_eq!(c.routes[0].index, "other-%{+yyyy}");
         assert_eq!(c.offsets.commit_interval, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn env_values_are_text_unless_a_collection() {
+        let c = Config::parse(
+            MINIMAL,
+            &env(&[
+                ("SLUICE_ELASTICSEARCH__USERNAME", "12345"),
+                ("SLUICE_ELASTICSEARCH__PASSWORD", "abc #x 'q'"),
+                ("SLUICE_ELASTICSEARCH__BULK__COMPRESSION", "false"),
+                ("SLUICE_PIPELINES__WORKERS", "3"),
+                (
+                    "SLUICE_KAFKA__LIBRDKAFKA",
+                    "{fetch.min.bytes: 1000, enable.idempotence: true}",
+                ),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.elasticsearch.username.as_deref(), Some("12345"));
+        assert_eq!(c.elasticsearch.password.as_ref().unwrap().expose(), "abc #x 'q'");
+        assert!(!c.elasticsearch.bulk.compression);
+        assert_eq!(c.pipelines.workers, 3);
+        assert_eq!(c.kafka.librdkafka["fetch.min.bytes"], "1000");
+        assert_eq!(c.kafka.librdkafka["enable.idempotence"], "true");
+        let err = Config::parse(MINIMAL, &env(&[("SLUICE_PIPELINES__WORKERS", "many")])).unwrap_err();
+        assert!(format!("{err:#}").contains("not a whole number"), "{err:#}");
     }
 
     #[test]
