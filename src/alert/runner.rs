@@ -436,9 +436,7 @@ impl Runner {
         for event in events {
             let end = event.window.end;
             let wall = self.clock.now_ms();
-            let Some(gs) = state.groups.get(&event.group).cloned() else {
-                continue;
-            };
+            let held_back = state.groups.get(&event.group).and_then(|g| g.held_back.clone());
             match event.action {
                 Action::None => {}
                 Action::Fire { repeat } => {
@@ -454,7 +452,7 @@ impl Runner {
                             .map(|s| (format!("silence:{s}"), AuditStatus::Silenced, s.to_owned())),
                     };
                     if let Some((reason, status, by)) = held {
-                        if gs.held_back.as_deref() != Some(reason.as_str()) {
+                        if held_back.as_deref() != Some(reason.as_str()) {
                             match status {
                                 AuditStatus::Suppressed => {
                                     self.metrics.suppressions.with_label_values(&[rule.name(), by.as_str()]).inc();
@@ -465,7 +463,7 @@ impl Runner {
                                     info!(rule = rule.name(), group = %event.group, silence = %by, "firing silenced");
                                 }
                             }
-                            let n = self.notification(rule, &event, Status::Firing, gs.since, repeat);
+                            let n = self.notification(rule, &event, Status::Firing, event.since, repeat);
                             let id = format!("notification:{}/-", n.id);
                             if let Err(e) = self.store.audit(&id, &n, "-", status, Some(&reason), wall).await
                                 && !matches!(e, StoreError::Conflict)
@@ -482,7 +480,7 @@ impl Runner {
                     if event.samples.is_empty() && rule.samples > 0 {
                         event.samples = self.fetch_samples(rule, &event).await;
                     }
-                    let n = self.notification(rule, &event, Status::Firing, gs.since, repeat);
+                    let n = self.notification(rule, &event, Status::Firing, event.since, repeat);
                     if let Some(g) = state.groups.get_mut(&event.group) {
                         g.notified(end);
                     }
@@ -494,7 +492,7 @@ impl Runner {
                         self.metrics.silenced.with_label_values(&[rule.name(), s]).inc();
                         continue;
                     }
-                    let n = self.notification(rule, &event, Status::Resolved, gs.since, false);
+                    let n = self.notification(rule, &event, Status::Resolved, event.since, false);
                     self.send(rule, n, wall).await;
                 }
             }

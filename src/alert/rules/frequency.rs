@@ -40,7 +40,9 @@ pub fn apply(rule: &Rule, f: &FrequencyConfig, state: &mut RuleState, end: Milli
             state.last_true = Some(state.last_true.map_or(end, |t| t.max(end)));
         }
         if action != Action::None {
+            let since = gs.since;
             events.push(Event {
+                since,
                 group: key,
                 action,
                 count,

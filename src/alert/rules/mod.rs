@@ -102,4 +102,7 @@ pub struct Event {
     pub samples: Vec<Value>,
     /// Spike baseline at the time.
     pub spike: Option<SpikeInfo>,
+    /// Window end at which the episode started (the group's state may be
+    /// gone after a resolve).
+    pub since: Option<Millis>,
 }

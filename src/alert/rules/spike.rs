@@ -56,7 +56,9 @@ pub fn apply(rule: &Rule, s: &SpikeConfig, state: &mut RuleState, end: Millis, c
         updated.update(x as f64, s.alpha);
         gs.baseline = Some(updated);
         if action != Action::None {
+            let since = gs.since;
             events.push(Event {
+                since,
                 group: key,
                 action,
                 count: x,
