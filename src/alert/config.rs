@@ -756,7 +756,8 @@ impl ReceiverConfig {
                     to.parse::<lettre::message::Mailbox>()
                         .map_err(|err| anyhow::anyhow!("to: `{to}` is not a mailbox: {err}"))?;
                 }
-                let pw = crate::secret::resolve(&e.password, &e.password_file, "password").map_err(anyhow::Error::msg)?;
+                let pw =
+                    crate::secret::resolve(&e.password, &e.password_file, "password").map_err(anyhow::Error::msg)?;
                 if e.username.is_some() != pw.is_some() {
                     bail!("username and password (or password_file) go together");
                 }
@@ -875,7 +876,7 @@ impl RuleConfig {
 }
 
 fn check_millis(d: Duration, what: &str) -> anyhow::Result<()> {
-    if d.subsec_nanos() % 1_000_000 != 0 {
+    if !d.subsec_nanos().is_multiple_of(1_000_000) {
         bail!("{what} must be a whole number of milliseconds");
     }
     Ok(())
@@ -1010,10 +1011,7 @@ rules:
 
     #[test]
     fn spike_needs_a_condition() {
-        let text = BASE.replace(
-            "type: frequency",
-            "type: spike\n    interval: 1m\n    alpha: 0.5",
-        );
+        let text = BASE.replace("type: frequency", "type: spike\n    interval: 1m\n    alpha: 0.5");
         let text = text.replace("    window: 5m\n    threshold: 10\n", "");
         let e = err(&text);
         assert!(e.contains("set `factor`, `stddevs` or both"), "{e}");
@@ -1052,7 +1050,9 @@ rules:
 
     #[test]
     fn silences_are_checked() {
-        let e = err(&format!("{BASE}silences: [{{name: m, rules: [nope], daily: {{start: '02:00:00', end: '03:00:00'}}}}]\n"));
+        let e = err(&format!(
+            "{BASE}silences: [{{name: m, rules: [nope], daily: {{start: '02:00:00', end: '03:00:00'}}}}]\n"
+        ));
         assert!(e.contains("`nope` is not a rule"), "{e}");
         let e = err(&format!("{BASE}silences: [{{name: m}}]\n"));
         assert!(e.contains("either `start` and `end`"), "{e}");

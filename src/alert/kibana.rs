@@ -47,7 +47,14 @@ pub fn rison_string(s: &str) -> String {
 
 /// The Discover URL showing `query` (Lucene) on `data_view` over
 /// `[from, to)`, sorted newest first by `timestamp_field`.
-pub fn discover_url(base: &str, data_view: &str, query: &str, from: Millis, to: Millis, timestamp_field: &str) -> String {
+pub fn discover_url(
+    base: &str,
+    data_view: &str,
+    query: &str,
+    from: Millis,
+    to: Millis,
+    timestamp_field: &str,
+) -> String {
     let g = format!(
         "(filters:!(),refreshInterval:(pause:!t,value:0),time:(from:{},to:{}))",
         rison_string(&rfc3339(from)),

@@ -24,7 +24,8 @@
 //! The lease TTL bounds failover time; keep the evaluation interval above
 //! it if a missed evaluation must not be delayed by a failover.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -181,12 +182,80 @@ impl Lease {
     }
 }
 
+/// What the evaluation loop sees of the lease, which a task of its own
+/// renews: a long evaluation (a catch-up after downtime) never delays a
+/// renewal, and the loop checks validity before each rule.
+#[derive(Clone)]
+pub struct LeaderHandle {
+    valid_until: Arc<Mutex<Option<Instant>>>,
+    reachable: Arc<AtomicBool>,
+    holder: Arc<str>,
+}
+
+impl LeaderHandle {
+    /// True while we hold an unexpired lease.
+    pub fn is_leader(&self) -> bool {
+        self.valid_until
+            .lock()
+            .map(|v| v.is_some_and(|v| Instant::now() < v))
+            .unwrap_or(false)
+    }
+
+    /// True if Elasticsearch answered the last lease round.
+    pub fn reachable(&self) -> bool {
+        self.reachable.load(Ordering::Acquire)
+    }
+
+    /// Our holder name.
+    pub fn holder(&self) -> &str {
+        &self.holder
+    }
+}
+
+/// Runs the lease rounds every `every` until `stop` fires, then releases the
+/// lease.
+pub fn spawn(
+    mut lease: Lease,
+    every: Duration,
+    stop: tokio::sync::oneshot::Receiver<()>,
+) -> (LeaderHandle, tokio::task::JoinHandle<()>) {
+    let handle = LeaderHandle {
+        valid_until: Arc::default(),
+        reachable: Arc::default(),
+        holder: Arc::from(lease.holder()),
+    };
+    let h = handle.clone();
+    let task = tokio::spawn(async move {
+        tokio::pin!(stop);
+        loop {
+            lease.tick().await;
+            h.reachable.store(lease.reachable(), Ordering::Release);
+            if let Ok(mut v) = h.valid_until.lock() {
+                *v = if lease.held.is_some() { lease.valid_until } else { None };
+            }
+            tokio::select! {
+                _ = &mut stop => break,
+                _ = tokio::time::sleep(every) => {}
+            }
+        }
+        if let Ok(mut v) = h.valid_until.lock() {
+            *v = None;
+        }
+        lease.release().await;
+    });
+    (handle, task)
+}
+
 /// `$HOSTNAME-<pid>`: unique per process, recognisable in the lease.
 pub fn default_holder() -> String {
     let host = std::env::var("HOSTNAME")
         .ok()
         .filter(|h| !h.is_empty())
-        .or_else(|| std::fs::read_to_string("/etc/hostname").ok().map(|h| h.trim().to_owned()))
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+        })
         .unwrap_or_else(|| "sluice".to_owned());
     format!("{host}-{}", std::process::id())
 }

@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
 
 /// All alerting metrics.
 pub struct AlertMetrics {
@@ -65,7 +67,9 @@ impl AlertMetrics {
                 "sluice_alert_rule_evaluation_duration_seconds",
                 "Time to evaluate a rule's due windows, queries included.",
             )
-            .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+            .buckets(vec![
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+            ]),
             &["rule"],
         )
         .expect("static metric definition is valid");
@@ -91,7 +95,12 @@ impl AlertMetrics {
                 "Firing notifications decided (including held-back ones).",
                 &["rule"],
             ),
-            resolutions: counter(&r, "sluice_alert_resolutions_total", "Resolved notifications decided.", &["rule"]),
+            resolutions: counter(
+                &r,
+                "sluice_alert_resolutions_total",
+                "Resolved notifications decided.",
+                &["rule"],
+            ),
             suppressions: counter(
                 &r,
                 "sluice_alert_suppressions_total",
@@ -123,8 +132,16 @@ impl AlertMetrics {
                 "End of the last evaluated window, Unix seconds.",
                 &["rule"],
             ),
-            leader: gauge(&r, "sluice_alert_leader", "1 while this evaluator holds the leader lease."),
-            es_up: gauge(&r, "sluice_alert_elasticsearch_up", "1 while Elasticsearch answered the last request."),
+            leader: gauge(
+                &r,
+                "sluice_alert_leader",
+                "1 while this evaluator holds the leader lease.",
+            ),
+            es_up: gauge(
+                &r,
+                "sluice_alert_elasticsearch_up",
+                "1 while Elasticsearch answered the last request.",
+            ),
             deliveries_in_flight: gauge(
                 &r,
                 "sluice_alert_deliveries_in_flight",
@@ -152,7 +169,10 @@ mod tests {
         m.evaluations.with_label_values(&["r", "ok"]).inc();
         m.leader.set(1);
         let text = m.render();
-        assert!(text.contains("sluice_alert_rule_evaluations_total{outcome=\"ok\",rule=\"r\"} 1"), "{text}");
+        assert!(
+            text.contains("sluice_alert_rule_evaluations_total{outcome=\"ok\",rule=\"r\"} 1"),
+            "{text}"
+        );
         assert!(text.contains("sluice_alert_leader 1"));
     }
 }

@@ -131,7 +131,11 @@ impl QuerySpec {
                 parts.push(format!("{}:{}", escape_field(field), quote(g)));
             }
         }
-        if parts.is_empty() { "*".to_owned() } else { parts.join(" AND ") }
+        if parts.is_empty() {
+            "*".to_owned()
+        } else {
+            parts.join(" AND ")
+        }
     }
 }
 
@@ -225,7 +229,10 @@ pub fn parse_frequency(resp: &Value, grouped: bool) -> Result<Vec<GroupCount>, S
             .map(|b| {
                 Ok(GroupCount {
                     key: bucket_key(b)?,
-                    count: b.get("doc_count").and_then(Value::as_u64).ok_or("bucket without doc_count")?,
+                    count: b
+                        .get("doc_count")
+                        .and_then(Value::as_u64)
+                        .ok_or("bucket without doc_count")?,
                     samples: sources(b.pointer("/samples/hits/hits")),
                 })
             })
@@ -250,14 +257,26 @@ pub fn parse_frequency(resp: &Value, grouped: bool) -> Result<Vec<GroupCount>, S
 
 /// Reads a histogram answer: group → window end → count. Ungrouped answers
 /// have the single group `""`.
-pub fn parse_histogram(resp: &Value, grouped: bool, interval: Millis) -> Result<BTreeMap<String, BTreeMap<Millis, u64>>, String> {
+pub fn parse_histogram(
+    resp: &Value,
+    grouped: bool,
+    interval: Millis,
+) -> Result<BTreeMap<String, BTreeMap<Millis, u64>>, String> {
     let mut out = BTreeMap::new();
     let series = |v: Option<&Value>| -> Result<BTreeMap<Millis, u64>, String> {
-        let buckets = v.and_then(Value::as_array).ok_or("answer has no date_histogram buckets")?;
+        let buckets = v
+            .and_then(Value::as_array)
+            .ok_or("answer has no date_histogram buckets")?;
         let mut m = BTreeMap::new();
         for b in buckets {
-            let key = b.get("key").and_then(Value::as_i64).ok_or("histogram bucket without a numeric key")?;
-            let count = b.get("doc_count").and_then(Value::as_u64).ok_or("bucket without doc_count")?;
+            let key = b
+                .get("key")
+                .and_then(Value::as_i64)
+                .ok_or("histogram bucket without a numeric key")?;
+            let count = b
+                .get("doc_count")
+                .and_then(Value::as_u64)
+                .ok_or("bucket without doc_count")?;
             // A bucket keyed k covers [k, k + interval): its window ends at k + interval.
             m.insert(key + interval, count);
         }
@@ -310,7 +329,10 @@ mod tests {
         }
     }
 
-    const W: Window = Window { start: 1_000, end: 61_000 };
+    const W: Window = Window {
+        start: 1_000,
+        end: 61_000,
+    };
 
     #[test]
     fn every_condition_kind_becomes_dsl() {
@@ -371,7 +393,10 @@ mod tests {
         assert_eq!(b["sort"], json!([{"@timestamp": {"order": "asc"}}]));
         let g = spec("[]", Some("service.name")).frequency_body(W, 2);
         assert_eq!(g["size"], 0);
-        assert_eq!(g["aggs"]["groups"]["terms"], json!({"field": "service.name", "size": 50, "missing": "(none)"}));
+        assert_eq!(
+            g["aggs"]["groups"]["terms"],
+            json!({"field": "service.name", "size": 50, "missing": "(none)"})
+        );
         assert_eq!(g["aggs"]["groups"]["aggs"]["samples"]["top_hits"]["size"], 2);
         let g0 = spec("[]", Some("service.name")).frequency_body(W, 0);
         assert!(g0["aggs"]["groups"].get("aggs").is_none());
@@ -392,7 +417,11 @@ mod tests {
         let ungrouped = json!({"hits": {"total": {"value": 7, "relation": "eq"}, "hits": [{"_source": {"a": 1}}]}});
         assert_eq!(
             parse_frequency(&ungrouped, false).unwrap(),
-            vec![GroupCount { key: String::new(), count: 7, samples: vec![json!({"a": 1})] }]
+            vec![GroupCount {
+                key: String::new(),
+                count: 7,
+                samples: vec![json!({"a": 1})]
+            }]
         );
         let grouped = json!({"aggregations": {"groups": {"buckets": [
             {"key": "api", "doc_count": 4, "samples": {"hits": {"hits": [{"_source": {"b": 2}}]}}},

@@ -26,7 +26,7 @@ use super::clock::{Clock, Millis, ms, rfc3339};
 use super::config::{AlertConfig, RuleKind};
 use super::http::Health;
 use super::kibana;
-use super::leader::{self, Lease};
+use super::leader::{self, LeaderHandle, Lease};
 use super::lifecycle::Action;
 use super::metrics::AlertMetrics;
 use super::notify::dispatch::{self, Dispatcher};
@@ -66,7 +66,8 @@ struct Runner {
     dispatcher: Dispatcher,
     metrics: Arc<AlertMetrics>,
     clock: Arc<dyn Clock>,
-    lease: Lease,
+    lease: Option<Lease>,
+    leader: Option<LeaderHandle>,
     states: BTreeMap<String, Loaded>,
 }
 
@@ -122,12 +123,13 @@ pub async fn run(
         dispatcher,
         metrics,
         clock,
-        lease,
+        lease: Some(lease),
+        leader: None,
         states: BTreeMap::new(),
     };
     info!(
         rules = runner.rules.len(),
-        holder = runner.lease.holder(),
+        holder = runner.lease.as_ref().map(Lease::holder).unwrap_or_default(),
         state_index = runner.store.index(),
         "alert evaluator starting"
     );
@@ -139,28 +141,41 @@ pub async fn run(
 impl Runner {
     async fn run(&mut self, state_ready: Arc<AtomicBool>, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         tokio::pin!(shutdown);
-        let renew_every = self.config.leader.renew_every;
-        let mut next_lease_round = Instant::now();
-        let mut leading = false;
+        // The state index must exist with its mapping before the lease (or
+        // anything else) is written, or a write would create it with a
+        // dynamic one.
         loop {
-            if !state_ready.load(Ordering::Acquire) {
-                match self.store.ensure_index().await {
-                    Ok(()) => {
-                        state_ready.store(true, Ordering::Release);
-                        self.metrics.es_up.set(1);
-                    }
-                    Err(e) => {
-                        self.metrics.es_up.set(0);
-                        warn!(error = %e, "state index not ready; retrying");
-                    }
+            match self.store.ensure_index().await {
+                Ok(()) => break,
+                Err(e) => {
+                    self.metrics.es_up.set(0);
+                    warn!(error = %e, "state index not ready; retrying");
                 }
             }
-            if state_ready.load(Ordering::Acquire) && Instant::now() >= next_lease_round {
-                self.lease.tick().await;
-                self.metrics.es_up.set(i64::from(self.lease.reachable()));
-                next_lease_round = Instant::now() + renew_every;
+            tokio::select! {
+                _ = &mut shutdown => return Ok(()),
+                _ = tokio::time::sleep(Duration::from_secs(2)) => {}
             }
-            let is_leader = self.lease.is_leader();
+        }
+        state_ready.store(true, Ordering::Release);
+        self.metrics.es_up.set(1);
+        let (stop_lease, stop_rx) = tokio::sync::oneshot::channel();
+        let lease = self
+            .lease
+            .take()
+            .ok_or_else(|| anyhow::anyhow!("runner started twice"))?;
+        let (leader, lease_task) = leader::spawn(lease, self.config.leader.renew_every, stop_rx);
+        self.leader = Some(leader.clone());
+
+        let mut leading = false;
+        let mut last_reachable = true;
+        loop {
+            let reachable = leader.reachable();
+            if reachable != last_reachable {
+                self.metrics.es_up.set(i64::from(reachable));
+                last_reachable = reachable;
+            }
+            let is_leader = leader.is_leader();
             if is_leader && !leading {
                 match self.on_elected().await {
                     Ok(()) => leading = true,
@@ -174,17 +189,15 @@ impl Runner {
             self.metrics.leader.set(i64::from(leading));
             if leading {
                 self.evaluate_due().await;
-                if !self.lease.is_leader() || self.states.is_empty() {
+                if !leader.is_leader() || self.states.is_empty() {
                     // Lost the lease (or a state write conflicted) mid-round.
-                    if leading {
-                        info!("leadership lost during evaluation; standing by");
-                    }
+                    info!("leadership lost during evaluation; standing by");
                     self.states.clear();
                     leading = false;
                     self.metrics.leader.set(0);
                 }
             }
-            let wait = self.wait_time(next_lease_round, leading);
+            let wait = self.wait_time(leading);
             tokio::select! {
                 _ = &mut shutdown => break,
                 _ = tokio::time::sleep(wait) => {}
@@ -192,14 +205,18 @@ impl Runner {
         }
         info!("stopping: waiting for deliveries in flight");
         self.dispatcher.drain(Duration::from_secs(10)).await;
-        self.lease.release().await;
+        // Only now give up the lease: a successor must not start while our
+        // last deliveries and audit updates are still running.
+        let _ = stop_lease.send(());
+        let _ = lease_task.await;
         self.metrics.leader.set(0);
         Ok(())
     }
 
-    /// Time until the next lease round or the next due rule.
-    fn wait_time(&self, next_lease_round: Instant, leading: bool) -> Duration {
-        let mut wait = next_lease_round.saturating_duration_since(Instant::now());
+    /// Time until the next due rule (or the next look at the lease).
+    fn wait_time(&self, leading: bool) -> Duration {
+        // A standby checks the lease handle as often as it is renewed.
+        let mut wait = self.config.leader.renew_every;
         if leading {
             let now = self.clock.now_ms();
             for l in self.states.values() {
@@ -207,8 +224,7 @@ impl Runner {
                 wait = wait.min(until);
             }
         }
-        // Never spin; never sleep so long that a shutdown or clock jump is
-        // noticed late.
+        // Never spin; never sleep so long that a clock jump is noticed late.
         wait.clamp(Duration::from_millis(5), Duration::from_secs(5))
     }
 
@@ -250,11 +266,15 @@ impl Runner {
         match self.store.pending(since).await {
             Ok(pending) => {
                 if !pending.is_empty() {
-                    info!(count = pending.len(), "re-delivering notifications left pending by the previous leader");
+                    info!(
+                        count = pending.len(),
+                        "re-delivering notifications left pending by the previous leader"
+                    );
                 }
                 for p in pending {
                     if self.dispatcher.has_receiver(&p.receiver) {
-                        self.dispatcher.dispatch(Arc::new(p.notification), p.receiver, p.audit_id);
+                        self.dispatcher
+                            .dispatch(Arc::new(p.notification), p.receiver, p.audit_id);
                     }
                 }
             }
@@ -265,11 +285,14 @@ impl Runner {
 
     async fn evaluate_due(&mut self) {
         for i in 0..self.rules.len() {
-            if !self.lease.is_leader() {
+            if !self.is_leader() {
                 return;
             }
             let name = self.rules[i].name().to_owned();
-            let due = self.states.get(&name).is_some_and(|l| self.clock.now_ms() >= l.next_due);
+            let due = self
+                .states
+                .get(&name)
+                .is_some_and(|l| self.clock.now_ms() >= l.next_due);
             if !due {
                 continue;
             }
@@ -306,7 +329,11 @@ impl Runner {
             rule.first_run_windows(),
         );
         if due.skipped > 0 {
-            warn!(rule = rule.name(), skipped = due.skipped, "windows older than max_catch_up skipped");
+            warn!(
+                rule = rule.name(),
+                skipped = due.skipped,
+                "windows older than max_catch_up skipped"
+            );
             self.metrics
                 .windows_skipped
                 .with_label_values(&[rule.name()])
@@ -320,6 +347,9 @@ impl Runner {
         match &rule.config.kind {
             RuleKind::Frequency(f) => {
                 for &end in &due.ends {
+                    if !self.is_leader() {
+                        break;
+                    }
                     let body = rule.spec.frequency_body(frequency::window(f, end), rule.samples);
                     let answer = self
                         .store
@@ -392,14 +422,17 @@ impl Runner {
 
     fn query_failed(&self, rule: &Rule, e: &str) {
         warn!(rule = rule.name(), error = %e, "rule query failed; the window is evaluated again next round");
-        self.metrics.evaluations.with_label_values(&[rule.name(), "error"]).inc();
+        self.metrics
+            .evaluations
+            .with_label_values(&[rule.name(), "error"])
+            .inc();
         if !e.contains("HTTP") {
             self.metrics.es_up.set(0);
         }
     }
 
     async fn save(&mut self, rule: &Rule, loaded: &mut Loaded) -> bool {
-        let holder = self.lease.holder().to_owned();
+        let holder = self.leader.as_ref().map(|l| l.holder().to_owned()).unwrap_or_default();
         match self
             .store
             .save_rule(rule.name(), &loaded.state, loaded.seq, &holder, self.clock.now_ms())
@@ -410,7 +443,10 @@ impl Runner {
                 true
             }
             Err(StoreError::Conflict) => {
-                warn!(rule = rule.name(), "rule state was written by another evaluator; standing by");
+                warn!(
+                    rule = rule.name(),
+                    "rule state was written by another evaluator; standing by"
+                );
                 false
             }
             Err(StoreError::Other(e)) => {
@@ -420,6 +456,10 @@ impl Runner {
                 true
             }
         }
+    }
+
+    fn is_leader(&self) -> bool {
+        self.leader.as_ref().is_some_and(LeaderHandle::is_leader)
     }
 
     fn activity(&self, rule: &str) -> Activity {
@@ -441,7 +481,10 @@ impl Runner {
                 Action::None => {}
                 Action::Fire { repeat } => {
                     self.metrics.firings.with_label_values(&[rule.name()]).inc();
-                    let held = match self.suppression.suppressor(rule.name(), rule.hold, end, |u| self.activity(u)) {
+                    let held = match self
+                        .suppression
+                        .suppressor(rule.name(), rule.hold, end, |u| self.activity(u))
+                    {
                         Some(up) => {
                             let up = up.to_owned();
                             Some((format!("suppressed_by:{up}"), AuditStatus::Suppressed, up))
@@ -455,11 +498,17 @@ impl Runner {
                         if held_back.as_deref() != Some(reason.as_str()) {
                             match status {
                                 AuditStatus::Suppressed => {
-                                    self.metrics.suppressions.with_label_values(&[rule.name(), by.as_str()]).inc();
+                                    self.metrics
+                                        .suppressions
+                                        .with_label_values(&[rule.name(), by.as_str()])
+                                        .inc();
                                     info!(rule = rule.name(), group = %event.group, upstream = %by, "firing suppressed by an upstream rule");
                                 }
                                 _ => {
-                                    self.metrics.silenced.with_label_values(&[rule.name(), by.as_str()]).inc();
+                                    self.metrics
+                                        .silenced
+                                        .with_label_values(&[rule.name(), by.as_str()])
+                                        .inc();
                                     info!(rule = rule.name(), group = %event.group, silence = %by, "firing silenced");
                                 }
                             }
@@ -503,10 +552,20 @@ impl Runner {
     /// exists means this notification was handled before a restart.
     async fn send(&self, rule: &Rule, n: Notification, now: Millis) {
         let n = Arc::new(n);
-        info!(rule = rule.name(), group = n.group.as_deref().unwrap_or(""), status = n.status.label(), count = n.count, "notifying");
+        info!(
+            rule = rule.name(),
+            group = n.group.as_deref().unwrap_or(""),
+            status = n.status.label(),
+            count = n.count,
+            "notifying"
+        );
         for receiver in &rule.config.receivers {
             let audit_id = format!("notification:{}/{receiver}", n.id);
-            match self.store.audit(&audit_id, &n, receiver, AuditStatus::Pending, None, now).await {
+            match self
+                .store
+                .audit(&audit_id, &n, receiver, AuditStatus::Pending, None, now)
+                .await
+            {
                 Ok(()) => self.dispatcher.dispatch(n.clone(), receiver.clone(), audit_id),
                 Err(StoreError::Conflict) => {
                     debug!(%audit_id, "already notified before a restart; not sending again");
@@ -541,7 +600,14 @@ impl Runner {
         }
     }
 
-    fn notification(&self, rule: &Rule, event: &Event, status: Status, since: Option<Millis>, repeat: bool) -> Notification {
+    fn notification(
+        &self,
+        rule: &Rule,
+        event: &Event,
+        status: Status,
+        since: Option<Millis>,
+        repeat: bool,
+    ) -> Notification {
         build_notification(&self.config, rule, event, status, since, repeat)
     }
 }
@@ -566,13 +632,24 @@ pub fn build_notification(
             .as_deref()
             .or(config.kibana.data_view.as_deref())
             .unwrap_or(&spec.index);
-        kibana::discover_url(base, view, &query_string, event.window.start, event.window.end, &spec.timestamp_field)
+        kibana::discover_url(
+            base,
+            view,
+            &query_string,
+            event.window.start,
+            event.window.end,
+            &spec.timestamp_field,
+        )
     });
     let status_name = match status {
         Status::Firing => "firing",
         Status::Resolved => "resolved",
     };
-    let samples = if status == Status::Firing { event.samples.clone() } else { Vec::new() };
+    let samples = if status == Status::Firing {
+        event.samples.clone()
+    } else {
+        Vec::new()
+    };
     Notification {
         id: format!(
             "{}/{}/{}/{status_name}",

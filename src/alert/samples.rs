@@ -83,9 +83,15 @@ mod tests {
         assert_eq!(st.lines().count(), 51);
         assert!(st.starts_with("line 0\n") && st.ends_with("line 49\n…"));
         // Falls back to the message.
-        assert_eq!(stack_trace(&[json!({"message": "boom"})], &fields, 50).as_deref(), Some("boom"));
+        assert_eq!(
+            stack_trace(&[json!({"message": "boom"})], &fields, 50).as_deref(),
+            Some("boom")
+        );
         assert_eq!(stack_trace(&[], &fields, 50), None);
-        assert_eq!(stack_trace(&[json!({"error": {"stack_trace": 3}})], &fields[..1], 50), None);
+        assert_eq!(
+            stack_trace(&[json!({"error": {"stack_trace": 3}})], &fields[..1], 50),
+            None
+        );
     }
 
     #[test]

@@ -83,7 +83,11 @@ mod tests {
         assert_eq!(s.active("r", "", at("2024-03-01T23:30:00Z")), Some("backup"));
         assert_eq!(s.active("r", "", at("2024-03-02T00:30:00Z")), Some("backup"));
         assert_eq!(s.active("r", "", at("2024-03-02T01:00:00Z")), None);
-        assert_eq!(s.active("r", "", at("2024-03-01T00:30:00Z")), None, "Thursday night is not covered");
+        assert_eq!(
+            s.active("r", "", at("2024-03-01T00:30:00Z")),
+            None,
+            "Thursday night is not covered"
+        );
     }
 
     #[test]

@@ -159,7 +159,10 @@ impl StateStore {
                 }
             }
         });
-        let reply = self.es.json(Method::Put, &format!("/{}", self.index), Some(&body)).await?;
+        let reply = self
+            .es
+            .json(Method::Put, &format!("/{}", self.index), Some(&body))
+            .await?;
         if (200..300).contains(&reply.status) {
             return Ok(());
         }
@@ -167,7 +170,12 @@ impl StateStore {
         if reply.status == 400 && text.contains("resource_already_exists_exception") {
             return Ok(());
         }
-        Err(format!("cannot create state index {}: HTTP {}: {}", self.index, reply.status, excerpt(&reply.body)))
+        Err(format!(
+            "cannot create state index {}: HTTP {}: {}",
+            self.index,
+            reply.status,
+            excerpt(&reply.body)
+        ))
     }
 
     /// Reads a document's `_source` and version.
@@ -181,7 +189,11 @@ impl StateStore {
             return Ok(None);
         }
         if !(200..300).contains(&reply.status) {
-            return Err(StoreError::Other(format!("GET {id}: HTTP {}: {}", reply.status, excerpt(&reply.body))));
+            return Err(StoreError::Other(format!(
+                "GET {id}: HTTP {}: {}",
+                reply.status,
+                excerpt(&reply.body)
+            )));
         }
         let v: Value = serde_json::from_slice(&reply.body).map_err(|e| StoreError::Other(e.to_string()))?;
         if v.get("found") == Some(&Value::Bool(false)) {
@@ -196,17 +208,26 @@ impl StateStore {
         let mut path = doc_path(&self.index, id);
         match cond {
             Some(Write::Create) => path.push_str("?op_type=create"),
-            Some(Write::IfMatch(s)) => path.push_str(&format!("?if_seq_no={}&if_primary_term={}", s.seq_no, s.primary_term)),
+            Some(Write::IfMatch(s)) => {
+                path.push_str(&format!("?if_seq_no={}&if_primary_term={}", s.seq_no, s.primary_term))
+            }
             None => {}
         }
-        let reply = self.es.json(Method::Put, &path, Some(doc)).await.map_err(StoreError::Other)?;
+        let reply = self
+            .es
+            .json(Method::Put, &path, Some(doc))
+            .await
+            .map_err(StoreError::Other)?;
         match reply.status {
             409 => Err(StoreError::Conflict),
             s if (200..300).contains(&s) => {
                 let v: Value = serde_json::from_slice(&reply.body).map_err(|e| StoreError::Other(e.to_string()))?;
                 seq_of(&v).ok_or_else(|| StoreError::Other(format!("PUT {id}: answer without _seq_no")))
             }
-            s => Err(StoreError::Other(format!("PUT {id}: HTTP {s}: {}", excerpt(&reply.body)))),
+            s => Err(StoreError::Other(format!(
+                "PUT {id}: HTTP {s}: {}",
+                excerpt(&reply.body)
+            ))),
         }
     }
 
@@ -218,12 +239,19 @@ impl StateStore {
             seq.seq_no,
             seq.primary_term
         );
-        let reply = self.es.json(Method::Delete, &path, None).await.map_err(StoreError::Other)?;
+        let reply = self
+            .es
+            .json(Method::Delete, &path, None)
+            .await
+            .map_err(StoreError::Other)?;
         match reply.status {
             409 => Err(StoreError::Conflict),
             404 => Ok(()),
             s if (200..300).contains(&s) => Ok(()),
-            s => Err(StoreError::Other(format!("DELETE {id}: HTTP {s}: {}", excerpt(&reply.body)))),
+            s => Err(StoreError::Other(format!(
+                "DELETE {id}: HTTP {s}: {}",
+                excerpt(&reply.body)
+            ))),
         }
     }
 
@@ -302,12 +330,24 @@ impl StateStore {
         now: Millis,
     ) -> Result<(), StoreError> {
         let body = json!({"doc": {"status": status, "attempts": attempts, "error": error, "updated_at": now}});
-        let path = format!("/{}/_update/{}", self.index, utf8_percent_encode(audit_id, NON_ALPHANUMERIC));
-        let reply = self.es.json(Method::Post, &path, Some(&body)).await.map_err(StoreError::Other)?;
+        let path = format!(
+            "/{}/_update/{}",
+            self.index,
+            utf8_percent_encode(audit_id, NON_ALPHANUMERIC)
+        );
+        let reply = self
+            .es
+            .json(Method::Post, &path, Some(&body))
+            .await
+            .map_err(StoreError::Other)?;
         if (200..300).contains(&reply.status) {
             Ok(())
         } else {
-            Err(StoreError::Other(format!("update {audit_id}: HTTP {}: {}", reply.status, excerpt(&reply.body))))
+            Err(StoreError::Other(format!(
+                "update {audit_id}: HTTP {}: {}",
+                reply.status,
+                excerpt(&reply.body)
+            )))
         }
     }
 
@@ -315,7 +355,10 @@ impl StateStore {
     pub async fn pending(&self, since: Millis) -> Result<Vec<PendingDelivery>, String> {
         // Records written by the previous leader a moment ago may not be
         // searchable before a refresh.
-        let _ = self.es.json(Method::Post, &format!("/{}/_refresh", self.index), None).await;
+        let _ = self
+            .es
+            .json(Method::Post, &format!("/{}/_refresh", self.index), None)
+            .await;
         let body = json!({
             "size": 1000,
             "query": {"bool": {"filter": [
@@ -326,20 +369,35 @@ impl StateStore {
             "sort": [{"created_at": {"order": "asc"}}],
         });
         let v = self.search(&self.index, &body).await?;
-        let hits = v.pointer("/hits/hits").and_then(Value::as_array).cloned().unwrap_or_default();
+        let hits = v
+            .pointer("/hits/hits")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         let mut out = Vec::new();
         for h in hits {
             let (Some(id), Some(src)) = (h.get("_id").and_then(Value::as_str), h.get("_source")) else {
                 continue;
             };
-            let receiver = src.get("receiver").and_then(Value::as_str).unwrap_or_default().to_owned();
-            match src.get("notification").cloned().map(serde_json::from_value::<Notification>) {
+            let receiver = src
+                .get("receiver")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            match src
+                .get("notification")
+                .cloned()
+                .map(serde_json::from_value::<Notification>)
+            {
                 Some(Ok(notification)) => out.push(PendingDelivery {
                     audit_id: id.to_owned(),
                     receiver,
                     notification,
                 }),
-                _ => tracing::warn!(audit_id = id, "pending audit record has no readable notification; skipped"),
+                _ => tracing::warn!(
+                    audit_id = id,
+                    "pending audit record has no readable notification; skipped"
+                ),
             }
         }
         Ok(out)
@@ -353,14 +411,21 @@ impl StateStore {
         );
         let reply = self.es.json(Method::Post, &path, Some(body)).await?;
         if !(200..300).contains(&reply.status) {
-            return Err(format!("search {index}: HTTP {}: {}", reply.status, excerpt(&reply.body)));
+            return Err(format!(
+                "search {index}: HTTP {}: {}",
+                reply.status,
+                excerpt(&reply.body)
+            ));
         }
         let v: Value = serde_json::from_slice(&reply.body).map_err(|e| format!("search {index}: {e}"))?;
         // A partial answer (some shards failed) would undercount silently.
         if let Some(failed) = v.pointer("/_shards/failed").and_then(Value::as_u64)
             && failed > 0
         {
-            let reason = v.pointer("/_shards/failures/0/reason/reason").and_then(Value::as_str).unwrap_or("");
+            let reason = v
+                .pointer("/_shards/failures/0/reason/reason")
+                .and_then(Value::as_str)
+                .unwrap_or("");
             return Err(format!("search {index}: {failed} shards failed: {reason}"));
         }
         Ok(v)
@@ -368,7 +433,12 @@ impl StateStore {
 }
 
 /// Index patterns keep `*` and `,` readable in the path.
-const SEARCH_INDEX: &percent_encoding::AsciiSet = &NON_ALPHANUMERIC.remove(b'*').remove(b',').remove(b'-').remove(b'_').remove(b'.');
+const SEARCH_INDEX: &percent_encoding::AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'*')
+    .remove(b',')
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.');
 
 fn seq_of(v: &Value) -> Option<SeqNo> {
     Some(SeqNo {
@@ -402,7 +472,10 @@ mod tests {
         );
         let v = serde_json::to_value(&s).unwrap();
         assert_eq!(serde_json::from_value::<RuleState>(v).unwrap(), s);
-        assert_eq!(serde_json::from_value::<RuleState>(json!({})).unwrap(), RuleState::default());
+        assert_eq!(
+            serde_json::from_value::<RuleState>(json!({})).unwrap(),
+            RuleState::default()
+        );
         assert!(s.firing());
     }
 

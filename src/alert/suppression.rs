@@ -38,7 +38,10 @@ pub struct Suppression {
 impl Suppression {
     /// Builds the graph; fails on a cycle, naming it.
     pub fn new(rules: &[RuleConfig]) -> Result<Self, String> {
-        let direct: BTreeMap<&str, &[String]> = rules.iter().map(|r| (r.name.as_str(), r.suppressed_by.as_slice())).collect();
+        let direct: BTreeMap<&str, &[String]> = rules
+            .iter()
+            .map(|r| (r.name.as_str(), r.suppressed_by.as_slice()))
+            .collect();
         // Depth-first topological sort; `visiting` holds the current path for
         // the cycle message.
         let mut order = Vec::new();
@@ -51,7 +54,10 @@ impl Suppression {
         for r in rules {
             let mut seen = BTreeSet::new();
             let mut out = Vec::new();
-            let mut frontier: Vec<&str> = direct.get(r.name.as_str()).map(|u| u.iter().map(String::as_str).collect()).unwrap_or_default();
+            let mut frontier: Vec<&str> = direct
+                .get(r.name.as_str())
+                .map(|u| u.iter().map(String::as_str).collect())
+                .unwrap_or_default();
             while !frontier.is_empty() {
                 let mut next = Vec::new();
                 for u in frontier {
@@ -139,7 +145,10 @@ mod tests {
         assert_eq!(s.order(), ["db", "api", "checkout"]);
         assert_eq!(s.upstreams("checkout"), ["api", "db"]);
         assert_eq!(s.upstreams("db"), [] as [String; 0]);
-        assert!(matches!(rules[0].kind, RuleKind::Frequency(FrequencyConfig { threshold: 1, .. })));
+        assert!(matches!(
+            rules[0].kind,
+            RuleKind::Frequency(FrequencyConfig { threshold: 1, .. })
+        ));
     }
 
     #[test]
@@ -176,7 +185,13 @@ mod tests {
 
     #[test]
     fn diamond_is_fine() {
-        let s = Suppression::new(&[rule("d", &["b", "c"]), rule("b", &["a"]), rule("c", &["a"]), rule("a", &[])]).unwrap();
+        let s = Suppression::new(&[
+            rule("d", &["b", "c"]),
+            rule("b", &["a"]),
+            rule("c", &["a"]),
+            rule("a", &[]),
+        ])
+        .unwrap();
         assert_eq!(s.upstreams("d"), ["b", "c", "a"]);
         assert_eq!(s.order().first().map(String::as_str), Some("a"));
         assert_eq!(s.order().last().map(String::as_str), Some("d"));

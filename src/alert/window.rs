@@ -64,7 +64,13 @@ pub struct Due {
 /// The ends after `last_end` up to `latest`. Without a previous end (first
 /// run) the last `first_run` ends are returned. Ends older than
 /// `latest - max_catch_up` are skipped and counted.
-pub fn due_ends(last_end: Option<Millis>, latest: Millis, every: Millis, max_catch_up: Millis, first_run: usize) -> Due {
+pub fn due_ends(
+    last_end: Option<Millis>,
+    latest: Millis,
+    every: Millis,
+    max_catch_up: Millis,
+    first_run: usize,
+) -> Due {
     let every = every.max(1);
     let oldest_allowed = latest.saturating_sub(max_catch_up);
     let first = match last_end {
@@ -118,7 +124,10 @@ mod tests {
     #[test]
     fn first_run_evaluates_only_the_latest_or_a_warmup() {
         assert_eq!(due_ends(None, 10 * MIN, MIN, 60 * MIN, 1).ends, vec![10 * MIN]);
-        assert_eq!(due_ends(None, 10 * MIN, MIN, 60 * MIN, 3).ends, vec![8 * MIN, 9 * MIN, 10 * MIN]);
+        assert_eq!(
+            due_ends(None, 10 * MIN, MIN, 60 * MIN, 3).ends,
+            vec![8 * MIN, 9 * MIN, 10 * MIN]
+        );
     }
 
     #[test]

@@ -38,7 +38,12 @@ pub fn run(args: AlertArgs, cli_format: LogFormat, level_given: bool) -> ExitCod
                 eprintln!(
                     "ok: {} rules [{}], {} receivers [{}]",
                     config.rules.len(),
-                    config.rules.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join(", "),
+                    config
+                        .rules
+                        .iter()
+                        .map(|r| r.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
                     senders.len(),
                     senders.keys().cloned().collect::<Vec<_>>().join(", ")
                 );
@@ -66,7 +71,12 @@ pub fn run(args: AlertArgs, cli_format: LogFormat, level_given: bool) -> ExitCod
         }
     };
     let clock = Arc::new(SystemClock);
-    match runtime.block_on(runner::run(config, clock, RunOptions::default(), crate::shutdown::signal())) {
+    match runtime.block_on(runner::run(
+        config,
+        clock,
+        RunOptions::default(),
+        crate::shutdown::signal(),
+    )) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             error!("{e:#}");

@@ -66,7 +66,13 @@ impl Receiver {
     }
 
     fn hits(&self, path: &str) -> Vec<Hit> {
-        self.hits.lock().unwrap().iter().filter(|h| h.path == path).cloned().collect()
+        self.hits
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|h| h.path == path)
+            .cloned()
+            .collect()
     }
 
     /// Generic-webhook notifications of `rule` with `status`.
@@ -271,7 +277,8 @@ fn app_doc(ts: i64, service: &str, level: &str, message: &str, i: usize) -> Valu
         let trace: Vec<String> = std::iter::once(format!("java.lang.IllegalStateException: {message}"))
             .chain((0..60).map(|k| format!("\tat com.example.{service}.Frame{k}(Frame.java:{k})")))
             .collect();
-        d["error"] = json!({"type": "java.lang.IllegalStateException", "message": message, "stack_trace": trace.join("\n")});
+        d["error"] =
+            json!({"type": "java.lang.IllegalStateException", "message": message, "stack_trace": trace.join("\n")});
     }
     d
 }
@@ -410,9 +417,25 @@ async fn burst_fires_once_per_realert_interval_and_below_threshold_stays_quiet()
     let st = n["stack_trace"].as_str().unwrap();
     assert!(st.starts_with("java.lang.IllegalStateException: Charge failed"), "{st}");
     assert_eq!(st.lines().count(), 51, "50 lines and an ellipsis");
-    assert!(n["request_ids"].as_array().unwrap().iter().any(|r| r.as_str().unwrap().starts_with("req-checkout-")));
-    assert!(n["kibana_url"].as_str().unwrap().starts_with("http://kibana.test:5601/app/discover#/?_g="));
-    assert!(n["query_string"].as_str().unwrap().contains("service.name:\"checkout\""));
+    assert!(
+        n["request_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r.as_str().unwrap().starts_with("req-checkout-"))
+    );
+    assert!(
+        n["kibana_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://kibana.test:5601/app/discover#/?_g=")
+    );
+    assert!(
+        n["query_string"]
+            .as_str()
+            .unwrap()
+            .contains("service.name:\"checkout\"")
+    );
 
     // The burst leaves the 2 s window: resolved, and never a second firing.
     eventually("checkout-burst to resolve", Duration::from_secs(8), || async {
@@ -422,7 +445,10 @@ async fn burst_fires_once_per_realert_interval_and_below_threshold_stays_quiet()
     stream.await.unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(s.hooks.notifications("checkout-burst", "firing").len(), 1);
-    assert!(s.hooks.notifications("api-quiet", "firing").is_empty(), "5 < 10 must not fire");
+    assert!(
+        s.hooks.notifications("api-quiet", "firing").is_empty(),
+        "5 < 10 must not fire"
+    );
 
     // Realert: the stream fired repeatedly, never twice within 2 s of window time.
     let worker = s.hooks.notifications("worker-stream", "firing");
@@ -437,7 +463,11 @@ async fn burst_fires_once_per_realert_interval_and_below_threshold_stays_quiet()
     // DingTalk got a signed markdown message.
     let ding = s.hooks.hits("dingtalk");
     assert!(!ding.is_empty());
-    assert!(ding[0].query.starts_with("access_token=tok&timestamp="), "{}", ding[0].query);
+    assert!(
+        ding[0].query.starts_with("access_token=tok&timestamp="),
+        "{}",
+        ding[0].query
+    );
     assert!(ding[0].query.contains("&sign="));
     assert_eq!(ding[0].body["msgtype"], "markdown");
     // Email: one message for the firing and one for the resolve.
@@ -446,7 +476,11 @@ async fn burst_fires_once_per_realert_interval_and_below_threshold_stays_quiet()
         (m.len() >= 2).then_some(m)
     })
     .await;
-    assert!(mails[0].contains("Subject: [sluice] [FIRING] checkout-burst: 15 in 2s (threshold 10)"), "{}", mails[0]);
+    assert!(
+        mails[0].contains("Subject: [sluice] [FIRING] checkout-burst: 15 in 2s (threshold 10)"),
+        "{}",
+        mails[0]
+    );
     assert!(mails[0].contains("multipart/alternative") && mails[0].contains("text/html"));
     assert!(mails[1].contains("[RESOLVED] checkout-burst"));
     // The failing receiver was retried (2 attempts each), counted, and did
@@ -471,7 +505,12 @@ async fn burst_fires_once_per_realert_interval_and_below_threshold_stays_quiet()
         .await;
     let statuses: Vec<(String, String)> = audit
         .iter()
-        .map(|a| (a["receiver"].as_str().unwrap().to_owned(), a["status"].as_str().unwrap().to_owned()))
+        .map(|a| {
+            (
+                a["receiver"].as_str().unwrap().to_owned(),
+                a["status"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect();
     assert!(statuses.contains(&("hook".into(), "delivered".into())), "{statuses:?}");
     assert!(statuses.contains(&("broken".into(), "failed".into())), "{statuses:?}");
@@ -487,7 +526,11 @@ async fn root_cause_suppresses_the_whole_causal_chain() {
          filter: [{field: log.level, equals: error}, {query: 'message:\"connection refused\"'}], receivers: [hook]}\n"
             .to_owned(),
         frequency_rule("api-errors", "api", ", suppressed_by: [db-down], suppress_hold: 30s"),
-        frequency_rule("checkout-errors", "checkout", ", suppressed_by: [api-errors], suppress_hold: 30s"),
+        frequency_rule(
+            "checkout-errors",
+            "checkout",
+            ", suppressed_by: [api-errors], suppress_hold: 30s",
+        ),
         // Not in the chain: still notifies.
         frequency_rule("search-errors", "search", ""),
     ]
@@ -501,18 +544,25 @@ async fn root_cause_suppresses_the_whole_causal_chain() {
     index(&s.client, &docs).await;
 
     eventually("db-down and search-errors to fire", Duration::from_secs(10), || async {
-        (!s.hooks.notifications("db-down", "firing").is_empty() && !s.hooks.notifications("search-errors", "firing").is_empty())
-            .then_some(())
+        (!s.hooks.notifications("db-down", "firing").is_empty()
+            && !s.hooks.notifications("search-errors", "firing").is_empty())
+        .then_some(())
     })
     .await;
     // Let the bursts run through their windows.
     tokio::time::sleep(Duration::from_secs(4)).await;
-    assert!(s.hooks.notifications("api-errors", "firing").is_empty(), "api-errors must be suppressed by db-down");
+    assert!(
+        s.hooks.notifications("api-errors", "firing").is_empty(),
+        "api-errors must be suppressed by db-down"
+    );
     assert!(
         s.hooks.notifications("checkout-errors", "firing").is_empty(),
         "checkout-errors must be suppressed through api-errors"
     );
-    assert!(s.hooks.notifications("api-errors", "resolved").is_empty(), "nothing to resolve when nothing was sent");
+    assert!(
+        s.hooks.notifications("api-errors", "resolved").is_empty(),
+        "nothing to resolve when nothing was sent"
+    );
     let supp = alerter
         .metric("sluice_alert_suppressions_total{rule=\"checkout-errors\",upstream=\"api-errors\"}")
         .await
@@ -532,7 +582,11 @@ async fn root_cause_suppresses_the_whole_causal_chain() {
         .await;
     let mut rules: Vec<&str> = held.iter().map(|h| h["rule"].as_str().unwrap()).collect();
     rules.sort();
-    assert_eq!(rules, ["api-errors", "checkout-errors"], "one suppressed record per held-back firing");
+    assert_eq!(
+        rules,
+        ["api-errors", "checkout-errors"],
+        "one suppressed record per held-back firing"
+    );
     alerter.stop();
 }
 
@@ -587,8 +641,15 @@ async fn spike_over_the_ewma_baseline_fires_and_a_steady_rate_does_not() {
     assert_eq!(window_end(n), spiked_at.unwrap() + 1000, "the spiking second");
     let base = n["spike"]["baseline"].as_f64().unwrap();
     assert!((3.0..=7.0).contains(&base), "baseline {base}");
-    assert_eq!(n["samples"].as_array().unwrap().len(), 2, "samples fetched for the spike interval");
-    assert!(s.hooks.notifications("steady-spike", "firing").is_empty(), "a steady rate must not fire");
+    assert_eq!(
+        n["samples"].as_array().unwrap().len(),
+        2,
+        "samples fetched for the spike interval"
+    );
+    assert!(
+        s.hooks.notifications("steady-spike", "firing").is_empty(),
+        "a steady rate must not fire"
+    );
     assert!(alerter.log().contains("acquired the leader lease"));
     alerter.stop();
 }
@@ -623,9 +684,17 @@ async fn restart_does_not_resend_and_catches_up_missed_windows() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let all = s.hooks.notifications("burst", "firing");
     let checkout: Vec<_> = all.iter().filter(|n| n["group"] == "checkout").collect();
-    assert_eq!(checkout.len(), 1, "checkout was notified again after the restart: {all:?}");
+    assert_eq!(
+        checkout.len(),
+        1,
+        "checkout was notified again after the restart: {all:?}"
+    );
     assert_eq!(caught_up.iter().filter(|n| n["group"] == "payments").count(), 1);
-    assert!(second.log().contains("took over an expired leader lease"), "{}", second.log());
+    assert!(
+        second.log().contains("took over an expired leader lease"),
+        "{}",
+        second.log()
+    );
     second.stop();
 }
 
@@ -643,7 +712,10 @@ async fn a_second_evaluator_stays_passive_until_the_leader_stops() {
                 .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         }
     };
-    eventually("a to lead", Duration::from_secs(10), || async { (leader(&a).await == Some(1.0)).then_some(()) }).await;
+    eventually("a to lead", Duration::from_secs(10), || async {
+        (leader(&a).await == Some(1.0)).then_some(())
+    })
+    .await;
     let mut b = Alerter::start(s.dir.path(), "b", &s.config("b", &rules));
     eventually("b to be ready", Duration::from_secs(10), || async {
         matches!(b.readyz().await, Some((200, _))).then_some(())
@@ -667,8 +739,15 @@ async fn a_second_evaluator_stays_passive_until_the_leader_stops() {
     // The leader stops: it releases the lease and b takes over at once.
     let stopped = Instant::now();
     a.stop();
-    eventually("b to lead", Duration::from_secs(5), || async { (leader(&b).await == Some(1.0)).then_some(()) }).await;
-    assert!(stopped.elapsed() < Duration::from_secs(3), "took {:?}", stopped.elapsed());
+    eventually("b to lead", Duration::from_secs(5), || async {
+        (leader(&b).await == Some(1.0)).then_some(())
+    })
+    .await;
+    assert!(
+        stopped.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        stopped.elapsed()
+    );
     // b continues from a's state: no second notification.
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(s.hooks.notifications("burst", "firing").len(), 1);

@@ -138,7 +138,10 @@ impl Dispatcher {
                 Err(e) => (AuditStatus::Failed, Some(e.to_string())),
             };
             let outcome = if result.is_ok() { "delivered" } else { "failed" };
-            metrics.notifications.with_label_values(&[receiver.as_str(), kind, outcome]).inc();
+            metrics
+                .notifications
+                .with_label_values(&[receiver.as_str(), kind, outcome])
+                .inc();
             if let Err(e) = store
                 .audit_outcome(&audit_id, status, attempts, error.as_deref(), clock.now_ms())
                 .await
@@ -151,8 +154,14 @@ impl Dispatcher {
 
     /// Waits up to `timeout` for deliveries in flight (at shutdown).
     pub async fn drain(&self, timeout: Duration) {
-        if tokio::time::timeout(timeout, self.slots.acquire_many(self.capacity)).await.is_err() {
-            warn!(in_flight = self.metrics.deliveries_in_flight.get(), "shutdown with deliveries still in flight; they are re-sent by the next leader");
+        if tokio::time::timeout(timeout, self.slots.acquire_many(self.capacity))
+            .await
+            .is_err()
+        {
+            warn!(
+                in_flight = self.metrics.deliveries_in_flight.get(),
+                "shutdown with deliveries still in flight; they are re-sent by the next leader"
+            );
         }
     }
 

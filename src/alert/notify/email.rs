@@ -46,11 +46,10 @@ impl EmailSender {
             .from
             .parse()
             .map_err(|e| format!("from: `{}` is not a mailbox: {e}", c.from))?;
-        let to = c
-            .to
-            .iter()
-            .map(|t| t.parse().map_err(|e| format!("to: `{t}` is not a mailbox: {e}")))
-            .collect::<Result<_, _>>()?;
+        let to =
+            c.to.iter()
+                .map(|t| t.parse().map_err(|e| format!("to: `{t}` is not a mailbox: {e}")))
+                .collect::<Result<_, _>>()?;
         Ok(EmailSender {
             transport: builder.build(),
             from,
@@ -61,15 +60,26 @@ impl EmailSender {
 
     /// The message for `n`.
     pub fn message(&self, n: &Notification) -> Result<Message, String> {
-        let subject = format!("{} {}: {}", self.subject_prefix, templates::title(n), templates::summary(n));
+        let subject = format!(
+            "{} {}: {}",
+            self.subject_prefix,
+            templates::title(n),
+            templates::summary(n)
+        );
         let mut b = Message::builder().from(self.from.clone()).subject(subject.trim());
         for to in &self.to {
             b = b.to(to.clone());
         }
         // Lets mail filters and the audit trail match a message to its alert.
-        b = b.raw_header(HeaderValue::new(HeaderName::new_from_ascii_str("X-Sluice-Alert-Id"), n.id.clone()));
-        b.multipart(MultiPart::alternative_plain_html(templates::plain_text(n), templates::html(n)))
-            .map_err(|e| format!("cannot build the message: {e}"))
+        b = b.raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str("X-Sluice-Alert-Id"),
+            n.id.clone(),
+        ));
+        b.multipart(MultiPart::alternative_plain_html(
+            templates::plain_text(n),
+            templates::html(n),
+        ))
+        .map_err(|e| format!("cannot build the message: {e}"))
     }
 
     /// One delivery attempt.
@@ -97,8 +107,14 @@ mod tests {
         let s = EmailSender::new(&c, Duration::from_secs(5)).unwrap();
         let n = crate::alert::notify::templates::tests::sample_notification();
         let raw = String::from_utf8(s.message(&n).unwrap().formatted()).unwrap();
-        assert!(raw.contains("Subject: [sluice] [FIRING] app-error-burst (service.name=api): 42 in 5m"), "{raw}");
-        assert!(raw.contains("X-Sluice-Alert-Id: app-error-burst/api/1709294700000/firing"), "{raw}");
+        assert!(
+            raw.contains("Subject: [sluice] [FIRING] app-error-burst (service.name=api): 42 in 5m"),
+            "{raw}"
+        );
+        assert!(
+            raw.contains("X-Sluice-Alert-Id: app-error-burst/api/1709294700000/firing"),
+            "{raw}"
+        );
         assert!(raw.contains("multipart/alternative"));
         assert!(raw.contains("text/plain") && raw.contains("text/html"));
         assert!(raw.contains("To: oncall@example.com, b@example.com"), "{raw}");

@@ -121,8 +121,14 @@ mod tests {
 
     #[test]
     fn statuses_are_classified() {
-        assert!(matches!(DeliveryError::from_status(503, ""), DeliveryError::Retryable(_)));
-        assert!(matches!(DeliveryError::from_status(429, ""), DeliveryError::Retryable(_)));
+        assert!(matches!(
+            DeliveryError::from_status(503, ""),
+            DeliveryError::Retryable(_)
+        ));
+        assert!(matches!(
+            DeliveryError::from_status(429, ""),
+            DeliveryError::Retryable(_)
+        ));
         assert!(matches!(DeliveryError::from_status(400, "bad"), DeliveryError::Permanent(m) if m == "HTTP 400: bad"));
     }
 
@@ -158,9 +164,19 @@ mod tests {
 
     #[tokio::test]
     async fn gives_up_after_max_attempts_or_a_permanent_error() {
-        let (n, r) = run(FAST, |_| async { Err(DeliveryError::Retryable("down".into())) }, |_, _| {}).await;
+        let (n, r) = run(
+            FAST,
+            |_| async { Err(DeliveryError::Retryable("down".into())) },
+            |_, _| {},
+        )
+        .await;
         assert_eq!((n, r.is_err()), (4, true));
-        let (n, r) = run(FAST, |_| async { Err(DeliveryError::Permanent("401".into())) }, |_, _| {}).await;
+        let (n, r) = run(
+            FAST,
+            |_| async { Err(DeliveryError::Permanent("401".into())) },
+            |_, _| {},
+        )
+        .await;
         assert_eq!((n, r), (1, Err(DeliveryError::Permanent("401".into()))));
     }
 }

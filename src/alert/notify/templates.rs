@@ -202,7 +202,8 @@ fn slack(n: &Notification) -> Value {
         json!({"type": "section", "fields": fields}),
     ];
     if let Some(d) = &n.description {
-        blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": truncate_chars(d, SLACK_SECTION_MAX)}}));
+        blocks
+            .push(json!({"type": "section", "text": {"type": "mrkdwn", "text": truncate_chars(d, SLACK_SECTION_MAX)}}));
     }
     let mut details = format!("*Query*\n`{}`", n.query_string);
     if !n.request_ids.is_empty() {
@@ -215,7 +216,9 @@ fn slack(n: &Notification) -> Value {
             details.push_str(&format!("\n• {s}"));
         }
     }
-    blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": truncate_chars(&details, SLACK_SECTION_MAX)}}));
+    blocks.push(
+        json!({"type": "section", "text": {"type": "mrkdwn", "text": truncate_chars(&details, SLACK_SECTION_MAX)}}),
+    );
     if let Some(st) = &n.stack_trace {
         let body = truncate_chars(st, SLACK_SECTION_MAX - 40);
         blocks.push(json!({"type": "section", "text": {"type": "mrkdwn",
@@ -323,7 +326,10 @@ pub fn html(n: &Notification) -> String {
     }
     out.push_str("</table>\n");
     if let Some(url) = &n.kibana_url {
-        out.push_str(&format!("<p><a href=\"{}\">Open in Kibana Discover</a></p>\n", esc(url)));
+        out.push_str(&format!(
+            "<p><a href=\"{}\">Open in Kibana Discover</a></p>\n",
+            esc(url)
+        ));
     }
     let samples = sample_lines(n);
     if !samples.is_empty() {
@@ -334,7 +340,10 @@ pub fn html(n: &Notification) -> String {
         out.push_str("</ul>\n");
     }
     if let Some(st) = &n.stack_trace {
-        out.push_str(&format!("<h3>Stack trace (first sample)</h3>\n<pre>{}</pre>\n", esc(st)));
+        out.push_str(&format!(
+            "<h3>Stack trace (first sample)</h3>\n<pre>{}</pre>\n",
+            esc(st)
+        ));
     }
     out.push_str("</body></html>\n");
     out
@@ -447,7 +456,10 @@ pub(crate) mod tests {
         }
         let expected = std::fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("{}: {e} (run with UPDATE_GOLDEN=1 to create)", path.display()));
-        assert_eq!(actual, expected, "{name} differs from the golden file (UPDATE_GOLDEN=1 rewrites it)");
+        assert_eq!(
+            actual, expected,
+            "{name} differs from the golden file (UPDATE_GOLDEN=1 rewrites it)"
+        );
     }
 
     fn pretty(v: &Value) -> String {
@@ -480,7 +492,10 @@ pub(crate) mod tests {
         n.status = Status::Resolved;
         n.id = "app-error-burst/api/1709295000000/resolved".into();
         n.count = 2;
-        check_golden("slack-resolved.json", &pretty(&payload(WebhookKind::Slack, &n, &Mentions::default())));
+        check_golden(
+            "slack-resolved.json",
+            &pretty(&payload(WebhookKind::Slack, &n, &Mentions::default())),
+        );
         let mut s = sample_notification();
         s.rule = "nginx-5xx-spike".into();
         s.kind = "spike".into();
@@ -495,7 +510,10 @@ pub(crate) mod tests {
             factor: Some(3.0),
             stddevs: Some(4.0),
         });
-        check_golden("webhook-spike.json", &pretty(&payload(WebhookKind::Json, &s, &Mentions::default())));
+        check_golden(
+            "webhook-spike.json",
+            &pretty(&payload(WebhookKind::Json, &s, &Mentions::default())),
+        );
         assert_eq!(
             summary(&s),
             "120 in 1m, baseline 10.5 (σ 2.2); limit 3× baseline / baseline + 4σ"
@@ -517,7 +535,10 @@ pub(crate) mod tests {
         let content = v["markdown"]["content"].as_str().unwrap();
         assert!(content.len() <= WECHAT_MAX_BYTES, "{}", content.len());
         assert!(content.contains("(truncated)"));
-        assert!(content.ends_with(&format!("[Open in Kibana Discover]({})\n", n.kibana_url.as_ref().unwrap())));
+        assert!(content.ends_with(&format!(
+            "[Open in Kibana Discover]({})\n",
+            n.kibana_url.as_ref().unwrap()
+        )));
         // DingTalk keeps its code fence closed when cut.
         let d = markdown(&n, 2_000, true);
         assert_eq!(d.matches("```").count() % 2, 0, "{d}");

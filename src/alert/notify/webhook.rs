@@ -33,8 +33,10 @@ impl WebhookSender {
         let secret = secret::resolve(&c.secret, &c.secret_file, "secret")?;
         let mut headers = HeaderMap::new();
         for (k, v) in &c.headers {
-            let name = HeaderName::from_bytes(k.as_bytes()).map_err(|_| format!("headers: `{k}` is not a header name"))?;
-            let value = HeaderValue::from_str(v).map_err(|_| format!("headers: value of `{k}` is not a header value"))?;
+            let name =
+                HeaderName::from_bytes(k.as_bytes()).map_err(|_| format!("headers: `{k}` is not a header name"))?;
+            let value =
+                HeaderValue::from_str(v).map_err(|_| format!("headers: value of `{k}` is not a header value"))?;
             headers.insert(name, value);
         }
         Ok(WebhookSender {
@@ -86,7 +88,10 @@ impl WebhookSender {
             .headers(self.headers.clone())
             .header(CONTENT_TYPE, "application/json");
         if let (WebhookKind::Json, Some(secret)) = (self.kind, &self.secret) {
-            req = req.header("x-sluice-signature", format!("sha256={}", hex::encode(hmac(secret.expose().as_bytes(), &body))));
+            req = req.header(
+                "x-sluice-signature",
+                format!("sha256={}", hex::encode(hmac(secret.expose().as_bytes(), &body))),
+            );
         }
         let resp = req.body(body).send().await.map_err(|e| {
             // reqwest errors include the URL, which holds the robot's token.
@@ -104,7 +109,9 @@ impl WebhookSender {
 /// Looks for the robot's error code in a 200 answer.
 pub fn check_body(kind: WebhookKind, body: &str) -> Result<(), DeliveryError> {
     let v: Value = match kind {
-        WebhookKind::Wechat | WebhookKind::Dingtalk | WebhookKind::Feishu => serde_json::from_str(body).unwrap_or(Value::Null),
+        WebhookKind::Wechat | WebhookKind::Dingtalk | WebhookKind::Feishu => {
+            serde_json::from_str(body).unwrap_or(Value::Null)
+        }
         _ => return Ok(()),
     };
     let code = v
@@ -190,7 +197,9 @@ mod tests {
         let (url, _) = sender(WebhookKind::Dingtalk, Some("SEC000")).request(&n, 1_700_000_000_000);
         assert_eq!(
             url,
-            format!("https://oapi.dingtalk.com/robot/send?access_token=T&timestamp=1700000000000&sign={DINGTALK_EXPECTED}")
+            format!(
+                "https://oapi.dingtalk.com/robot/send?access_token=T&timestamp=1700000000000&sign={DINGTALK_EXPECTED}"
+            )
         );
         let (_, body) = sender(WebhookKind::Feishu, Some("SEC000")).request(&n, 1_700_000_000_999);
         let body: Value = serde_json::from_slice(&body).unwrap();
@@ -202,16 +211,25 @@ mod tests {
 
     #[test]
     fn robot_error_codes_are_classified() {
-        assert_eq!(check_body(WebhookKind::Wechat, r#"{"errcode":0,"errmsg":"ok"}"#), Ok(()));
+        assert_eq!(
+            check_body(WebhookKind::Wechat, r#"{"errcode":0,"errmsg":"ok"}"#),
+            Ok(())
+        );
         assert!(matches!(
-            check_body(WebhookKind::Wechat, r#"{"errcode":45009,"errmsg":"api freq out of limit"}"#),
+            check_body(
+                WebhookKind::Wechat,
+                r#"{"errcode":45009,"errmsg":"api freq out of limit"}"#
+            ),
             Err(DeliveryError::Retryable(_))
         ));
         assert!(matches!(
             check_body(WebhookKind::Dingtalk, r#"{"errcode":310000,"errmsg":"sign not match"}"#),
             Err(DeliveryError::Permanent(m)) if m.contains("sign not match")
         ));
-        assert!(matches!(check_body(WebhookKind::Feishu, r#"{"code":19021,"msg":"sign match fail"}"#), Err(DeliveryError::Permanent(_))));
+        assert!(matches!(
+            check_body(WebhookKind::Feishu, r#"{"code":19021,"msg":"sign match fail"}"#),
+            Err(DeliveryError::Permanent(_))
+        ));
         assert_eq!(check_body(WebhookKind::Feishu, r#"{"StatusCode":0}"#), Ok(()));
         assert_eq!(check_body(WebhookKind::Slack, "ok"), Ok(()));
     }

@@ -18,7 +18,13 @@ pub fn window(f: &FrequencyConfig, end: Millis) -> Window {
 }
 
 /// Applies one window's counts to the state; returns what to notify.
-pub fn apply(rule: &Rule, f: &FrequencyConfig, state: &mut RuleState, end: Millis, results: Vec<GroupCount>) -> Vec<Event> {
+pub fn apply(
+    rule: &Rule,
+    f: &FrequencyConfig,
+    state: &mut RuleState,
+    end: Millis,
+    results: Vec<GroupCount>,
+) -> Vec<Event> {
     let w = window(f, end);
     let mut by_group: BTreeMap<String, GroupCount> = results.into_iter().map(|g| (g.key.clone(), g)).collect();
     // Firing groups absent from the answer have a count of zero.
@@ -91,11 +97,20 @@ mod tests {
     fn burst_fires_once_per_realert_then_resolves() {
         let (r, f) = rule(false);
         let mut s = RuleState::default();
-        assert!(apply(&r, &f, &mut s, 10 * MIN, vec![gc("", 9)]).is_empty(), "below threshold");
+        assert!(
+            apply(&r, &f, &mut s, 10 * MIN, vec![gc("", 9)]).is_empty(),
+            "below threshold"
+        );
         let e = apply(&r, &f, &mut s, 11 * MIN, vec![gc("", 10)]);
         assert_eq!(e.len(), 1);
         assert_eq!(e[0].action, Action::Fire { repeat: false });
-        assert_eq!(e[0].window, Window { start: 6 * MIN, end: 11 * MIN });
+        assert_eq!(
+            e[0].window,
+            Window {
+                start: 6 * MIN,
+                end: 11 * MIN
+            }
+        );
         assert_eq!(e[0].samples, vec![json!({"n": 10})]);
         s.groups.get_mut("").unwrap().notified(11 * MIN);
         for t in 12..41 {

@@ -39,7 +39,13 @@ pub fn exceeds(x: u64, base: &Ewma, s: &SpikeConfig) -> bool {
 
 /// Applies the counts of the interval ending at `end` (per group); returns
 /// what to notify.
-pub fn apply(rule: &Rule, s: &SpikeConfig, state: &mut RuleState, end: Millis, counts: &BTreeMap<String, u64>) -> Vec<Event> {
+pub fn apply(
+    rule: &Rule,
+    s: &SpikeConfig,
+    state: &mut RuleState,
+    end: Millis,
+    counts: &BTreeMap<String, u64>,
+) -> Vec<Event> {
     let w = Window::ending_at(end, ms(s.interval));
     let keys: BTreeSet<String> = counts.keys().chain(state.groups.keys()).cloned().collect();
     let mut events = Vec::new();
@@ -81,7 +87,16 @@ pub fn apply(rule: &Rule, s: &SpikeConfig, state: &mut RuleState, end: Millis, c
         let mut by_mean: Vec<(String, f64)> = state
             .groups
             .iter()
-            .map(|(k, g)| (k.clone(), if g.firing { f64::INFINITY } else { g.baseline.map_or(0.0, |b| b.mean) }))
+            .map(|(k, g)| {
+                (
+                    k.clone(),
+                    if g.firing {
+                        f64::INFINITY
+                    } else {
+                        g.baseline.map_or(0.0, |b| b.mean)
+                    },
+                )
+            })
             .collect();
         by_mean.sort_by(|a, b| b.1.total_cmp(&a.1));
         for (k, _) in by_mean.into_iter().skip(rule.config.max_groups) {
@@ -155,7 +170,11 @@ mod tests {
 
     #[test]
     fn combine_any_or_all() {
-        let base = Ewma { mean: 10.0, var: 100.0, n: 10 };
+        let base = Ewma {
+            mean: 10.0,
+            var: 100.0,
+            n: 10,
+        };
         let (_, mut s) = rule(", factor: 2, stddevs: 3");
         // 25 > 2 × 10 but not > 10 + 3 × 10.
         assert!(!exceeds(25, &base, &s));
