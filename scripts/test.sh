@@ -23,6 +23,8 @@ cargo run --quiet --example make_geoip_fixture -- "$fixtures" >/dev/null
 cargo run --quiet --bin sluice -- pipeline test --pipeline pipelines/ --geoip-dir "$fixtures"
 echo "== config check"
 SLUICE_PIPELINES__GEOIP_DIR="$fixtures" cargo run --quiet --bin sluice -- check --config config/sluice.yaml
+echo "== alerting config check"
+cargo run --quiet --bin sluice -- alert --config config/alerts.yaml --check
 if [ -f deploy/prometheus/rules.yml ]; then
   echo "== promtool check rules"
   promtool check rules deploy/prometheus/rules.yml

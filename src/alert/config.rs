@@ -64,11 +64,10 @@ pub struct KibanaConfig {
     /// `/s/ops` if needed). Without it notifications carry no link.
     #[serde(default)]
     pub url: Option<String>,
-    /// Data view (index pattern) id Discover opens; a rule's
-    /// `kibana_data_view` overrides it. Defaults to the rule's index pattern,
-    /// which is what Kibana uses as the id of a data view created with that
-    /// pattern through the API without an explicit id only in some setups,
-    /// so set it explicitly in production.
+    /// Id of the data view Discover opens (Stack Management → Data Views,
+    /// the id in its URL); a rule's `kibana_data_view` overrides it. Without
+    /// either, the rule's index pattern is used as the id, which works only
+    /// where the data view was created with its pattern as its id.
     #[serde(default)]
     pub data_view: Option<String>,
 }

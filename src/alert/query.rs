@@ -309,6 +309,11 @@ fn bucket_key(b: &Value) -> Result<String, String> {
     }
 }
 
+/// `_source` of every hit of a search answer.
+pub fn hit_sources(resp: &Value) -> Vec<Value> {
+    sources(resp.pointer("/hits/hits"))
+}
+
 fn sources(hits: Option<&Value>) -> Vec<Value> {
     hits.and_then(Value::as_array)
         .map(|hits| hits.iter().filter_map(|h| h.get("_source").cloned()).collect())

@@ -358,7 +358,6 @@ impl Runner {
                         .and_then(|v| query::parse_frequency(&v, rule.spec.group_by.is_some()));
                     match answer {
                         Ok(groups) => {
-                            self.metrics.es_up.set(1);
                             self.metrics.evaluations.with_label_values(&[rule.name(), "ok"]).inc();
                             let events = frequency::apply(&rule, f, &mut loaded.state, end, groups);
                             self.handle_events(&rule, &mut loaded.state, events).await;
@@ -385,7 +384,6 @@ impl Runner {
                     .and_then(|v| query::parse_histogram(&v, rule.spec.group_by.is_some(), interval));
                 match answer {
                     Ok(series) => {
-                        self.metrics.es_up.set(1);
                         for &end in &due.ends {
                             let counts: BTreeMap<String, u64> = series
                                 .iter()
@@ -588,11 +586,7 @@ impl Runner {
             "sort": [{ rule.spec.timestamp_field.as_str(): {"order": "asc"} }],
         });
         match self.store.search(&rule.spec.index, &body).await {
-            Ok(v) => query::parse_frequency(&json!({"hits": {"total": 0, "hits": v.pointer("/hits/hits")}}), false)
-                .ok()
-                .and_then(|mut g| g.pop())
-                .map(|g| g.samples)
-                .unwrap_or_default(),
+            Ok(v) => query::hit_sources(&v),
             Err(e) => {
                 warn!(rule = rule.name(), error = %e, "cannot fetch sample documents");
                 Vec::new()
@@ -684,5 +678,93 @@ pub fn build_notification(
         request_ids: samples::request_ids(&samples, &ev.id_fields),
         samples,
         kibana_url,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn config(group_by: &str) -> AlertConfig {
+        serde_yaml::from_str(&format!(
+            r#"
+kibana: {{url: "https://kibana.example.com"}}
+receivers: [{{name: hook, type: webhook, url: "http://127.0.0.1:9/x"}}]
+rules:
+  - {{name: burst, type: frequency, index: logs-app-*, window: 5m, threshold: 10, receivers: [hook],
+     filter: [{{field: log.level, equals: error}}]{group_by}}}
+"#
+        ))
+        .unwrap()
+    }
+
+    fn event(group: &str, samples: Vec<serde_json::Value>) -> Event {
+        Event {
+            group: group.into(),
+            action: Action::Fire { repeat: false },
+            count: 12,
+            window: Window {
+                start: 1_709_294_400_000,
+                end: 1_709_294_700_000,
+            },
+            samples,
+            spike: None,
+            since: Some(1_709_294_640_000),
+        }
+    }
+
+    #[test]
+    fn firing_carries_samples_trace_ids_and_link() {
+        let c = config(", group_by: service.name");
+        let rule = Rule::compile(&c.rules[0], &c.evaluation);
+        let sample = json!({"@timestamp": "2024-03-01T12:00:00Z", "message": "m",
+            "error": {"stack_trace": "E\n\tat a\n\tat b"}, "http": {"request": {"id": "r-1"}}});
+        let n = build_notification(
+            &c,
+            &rule,
+            &event("api", vec![sample]),
+            Status::Firing,
+            Some(1_709_294_640_000),
+            false,
+        );
+        assert_eq!(n.id, "burst/api/1709294700000/firing");
+        assert_eq!(n.group_label().as_deref(), Some("service.name=api"));
+        assert_eq!(n.stack_trace.as_deref(), Some("E\n\tat a\n\tat b"));
+        assert_eq!(n.request_ids, ["r-1"]);
+        assert_eq!(n.threshold, Some(10));
+        assert_eq!(n.since, "2024-03-01T12:04:00.000Z");
+        assert_eq!(n.window.seconds, 300.0);
+        assert_eq!(n.query_string, r#"log.level:"error" AND service.name:"api""#);
+        let url = n.kibana_url.unwrap();
+        // Without a data view setting the index pattern is used.
+        assert!(url.contains("index:'logs-app-*'"), "{url}");
+        assert!(
+            url.contains("from:'2024-03-01T12:00:00.000Z',to:'2024-03-01T12:05:00.000Z'"),
+            "{url}"
+        );
+        assert_eq!(n.query["bool"]["filter"][1], json!({"term": {"service.name": "api"}}));
+    }
+
+    #[test]
+    fn resolved_and_ungrouped() {
+        let c = config("");
+        let rule = Rule::compile(&c.rules[0], &c.evaluation);
+        let n = build_notification(
+            &c,
+            &rule,
+            &event("", vec![json!({"message": "x"})]),
+            Status::Resolved,
+            None,
+            false,
+        );
+        assert_eq!(n.id, "burst/-/1709294700000/resolved");
+        assert_eq!(n.group, None);
+        assert!(
+            n.samples.is_empty() && n.stack_trace.is_none(),
+            "a resolve shows no samples"
+        );
+        assert_eq!(n.since, n.window.end);
     }
 }
