@@ -478,7 +478,6 @@ impl Runner {
             match event.action {
                 Action::None => {}
                 Action::Fire { repeat } => {
-                    self.metrics.firings.with_label_values(&[rule.name()]).inc();
                     let held = match self
                         .suppression
                         .suppressor(rule.name(), rule.hold, end, |u| self.activity(u))
@@ -493,7 +492,10 @@ impl Runner {
                             .map(|s| (format!("silence:{s}"), AuditStatus::Silenced, s.to_owned())),
                     };
                     if let Some((reason, status, by)) = held {
+                        // A held-back firing asks again every evaluation;
+                        // count and record it once per reason.
                         if held_back.as_deref() != Some(reason.as_str()) {
+                            self.metrics.firings.with_label_values(&[rule.name()]).inc();
                             match status {
                                 AuditStatus::Suppressed => {
                                     self.metrics
@@ -522,6 +524,9 @@ impl Runner {
                             }
                         }
                         continue;
+                    }
+                    if held_back.is_none() {
+                        self.metrics.firings.with_label_values(&[rule.name()]).inc();
                     }
                     let mut event = event;
                     if event.samples.is_empty() && rule.samples > 0 {
