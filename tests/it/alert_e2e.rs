@@ -224,6 +224,16 @@ impl Alerter {
             .and_then(|v| v.parse().ok())
     }
 
+    /// Waits until this evaluator leads (and so has evaluated its first
+    /// windows): documents indexed after that are in windows it evaluates.
+    /// A first run without state evaluates only the latest window.
+    async fn wait_leader(&self) {
+        eventually("the evaluator to lead", Duration::from_secs(15), || async {
+            (self.metric("sluice_alert_leader").await == Some(1.0)).then_some(())
+        })
+        .await;
+    }
+
     async fn readyz(&self) -> Option<(u16, Value)> {
         let r = reqwest::get(format!("{}/readyz", self.metrics_url)).await.ok()?;
         let status = r.status().as_u16();
@@ -388,6 +398,7 @@ async fn burst_fires_once_per_realert_interval_and_below_threshold_stays_quiet()
     ]
     .concat();
     let mut alerter = Alerter::start(s.dir.path(), "a", &s.config("a", &rules));
+    alerter.wait_leader().await;
 
     let t0 = this_second();
     let mut docs = burst(t0, "checkout", "Charge failed for order 7497", 15);
@@ -536,6 +547,7 @@ async fn root_cause_suppresses_the_whole_causal_chain() {
     ]
     .concat();
     let mut alerter = Alerter::start(s.dir.path(), "a", &s.config("a", &rules));
+    alerter.wait_leader().await;
     let t0 = this_second();
     let mut docs = burst(t0, "db", "connection refused: db-1:5432", 8);
     docs.extend(burst(t0, "api", "query failed", 20));
@@ -635,7 +647,8 @@ async fn spike_over_the_ewma_baseline_fires_and_a_steady_rate_does_not() {
     .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let fired_again = s.hooks.notifications("gateway-spike", "firing");
-    assert_eq!(fired_again.len(), 1, "{fired_again:?}");
+    let ids: Vec<&Value> = fired_again.iter().map(|n| &n["id"]).collect();
+    assert_eq!(fired_again.len(), 1, "{ids:?}");
     let n = &fired[0];
     assert_eq!(n["count"], 80);
     assert_eq!(window_end(n), spiked_at.unwrap() + 1000, "the spiking second");
@@ -662,9 +675,25 @@ async fn restart_does_not_resend_and_catches_up_missed_windows() {
     let rules = "  - {name: burst, type: frequency, index: logs-app-*, window: 30s, threshold: 10, realert: 1h, \
                  group_by: service.name, filter: [{field: log.level, equals: error}], receivers: [hook]}\n";
     let mut first = Alerter::start(s.dir.path(), "first", &s.config("first", rules));
+    first.wait_leader().await;
     index(&s.client, &burst(this_second(), "checkout", "boom", 12)).await;
     eventually("the first firing", Duration::from_secs(10), || async {
         (s.hooks.notifications("burst", "firing").len() == 1).then_some(())
+    })
+    .await;
+    // Delivery is at least once: a crash between the receiver's answer and
+    // the audit update would re-send. Crash after the record says delivered.
+    eventually("the delivery to be recorded", Duration::from_secs(5), || async {
+        let recorded = s
+            .client
+            .search_sources(
+                "sluice-alert-state",
+                &json!({"query": {"bool": {"filter": [
+                    {"term": {"kind": "notification"}}, {"term": {"status": "delivered"}}
+                ]}}}),
+            )
+            .await;
+        (!recorded.is_empty()).then_some(())
     })
     .await;
     // Crash: the lease stays until it expires.
