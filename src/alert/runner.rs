@@ -80,7 +80,11 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let metrics = AlertMetrics::new();
     let senders = dispatch::build_senders(&config).map_err(anyhow::Error::msg)?;
-    let es = EsClient::new(&config.elasticsearch)?;
+    // The client's request timeout is the bulk one in the indexer's config;
+    // here every request is a search or a small state write.
+    let mut es_config = config.elasticsearch.clone();
+    es_config.bulk.request_timeout = config.evaluation.query_timeout;
+    let es = EsClient::new(&es_config)?;
     let store = Arc::new(StateStore::new(es, config.state.index.clone()));
     let suppression = Suppression::new(&config.rules).map_err(anyhow::Error::msg)?;
     let by_name: BTreeMap<&str, &crate::alert::config::RuleConfig> =

@@ -782,3 +782,83 @@ async fn a_second_evaluator_stays_passive_until_the_leader_stops() {
     assert_eq!(s.hooks.notifications("burst", "firing").len(), 1);
     b.stop();
 }
+
+/// The lease protocol in-process against osmem, with a manual clock so
+/// expiry and skew are exact.
+mod lease {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use sluice::alert::clock::ManualClock;
+    use sluice::alert::config::LeaderConfig;
+    use sluice::alert::leader::{LEASE_ID, Lease, Role};
+    use sluice::alert::state::StateStore;
+    use sluice::config::ElasticsearchConfig;
+    use sluice::elasticsearch::client::EsClient as ServiceClient;
+
+    use crate::support::peers::Elastic;
+
+    fn store(es: &Elastic) -> Arc<StateStore> {
+        let c = ElasticsearchConfig {
+            urls: vec![es.url().to_owned()],
+            ..Default::default()
+        };
+        Arc::new(StateStore::new(ServiceClient::new(&c).unwrap(), "alert-state".into()))
+    }
+
+    const T0: i64 = 1_700_000_000_000;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn acquire_renew_expire_take_over_and_release() {
+        let es = Elastic::start();
+        let store = store(&es);
+        store.ensure_index().await.unwrap();
+        let clock = Arc::new(ManualClock::new(T0));
+        let cfg = LeaderConfig {
+            lease_ttl: Duration::from_secs(3),
+            renew_every: Duration::from_secs(1),
+            max_clock_skew: Duration::from_millis(200),
+            holder: None,
+        };
+        let mut a = Lease::new(store.clone(), clock.clone(), &cfg, "a".into());
+        let mut b = Lease::new(store.clone(), clock.clone(), &cfg, "b".into());
+
+        assert_eq!(a.tick().await, Role::Leader, "the first evaluator creates the lease");
+        assert_eq!(b.tick().await, Role::Standby, "the second finds it held");
+        clock.advance(1_000);
+        assert_eq!(a.tick().await, Role::Leader, "renewal");
+        assert_eq!(b.tick().await, Role::Standby);
+
+        // a stops renewing. Expiry (renewed at T0+1s, ttl 3s) is T0+4s; b
+        // waits out the skew allowance on top.
+        clock.set(T0 + 4_150);
+        assert_eq!(b.tick().await, Role::Standby, "within max_clock_skew of expiry");
+        clock.set(T0 + 4_250);
+        assert_eq!(b.tick().await, Role::Leader, "took over the expired lease");
+        let (doc, _) = store.get(LEASE_ID).await.unwrap().unwrap();
+        assert_eq!(doc["holder"], "b");
+
+        // a comes back (paused process): its conditioned renewal conflicts.
+        assert_eq!(a.tick().await, Role::Standby, "a deposed leader learns it at once");
+        assert!(!a.is_leader());
+
+        // b releases on shutdown; a acquires without waiting for expiry.
+        b.release().await;
+        assert!(store.get(LEASE_ID).await.unwrap().is_none());
+        assert_eq!(a.tick().await, Role::Leader);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn racing_evaluators_elect_exactly_one() {
+        let es = Elastic::start();
+        let store = store(&es);
+        store.ensure_index().await.unwrap();
+        let clock = Arc::new(ManualClock::new(T0));
+        let cfg = LeaderConfig::default();
+        let mut leases: Vec<Lease> = (0..6)
+            .map(|i| Lease::new(store.clone(), clock.clone(), &cfg, format!("e{i}")))
+            .collect();
+        let roles = futures::future::join_all(leases.iter_mut().map(|l| l.tick())).await;
+        assert_eq!(roles.iter().filter(|r| **r == Role::Leader).count(), 1, "{roles:?}");
+    }
+}
