@@ -24,7 +24,7 @@
 //! The lease TTL bounds failover time; keep the evaluation interval above
 //! it if a missed evaluation must not be delayed by a failover.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -188,6 +188,8 @@ impl Lease {
 #[derive(Clone)]
 pub struct LeaderHandle {
     valid_until: Arc<Mutex<Option<Instant>>>,
+    /// Successful lease rounds so far.
+    renewals: Arc<AtomicU64>,
     reachable: Arc<AtomicBool>,
     holder: Arc<str>,
 }
@@ -206,6 +208,12 @@ impl LeaderHandle {
         self.reachable.load(Ordering::Acquire)
     }
 
+    /// Counts successful lease rounds: after a state write conflicted, the
+    /// evaluation loop waits for the next one before acting again.
+    pub fn renewals(&self) -> u64 {
+        self.renewals.load(Ordering::Acquire)
+    }
+
     /// Our holder name.
     pub fn holder(&self) -> &str {
         &self.holder
@@ -221,6 +229,7 @@ pub fn spawn(
 ) -> (LeaderHandle, tokio::task::JoinHandle<()>) {
     let handle = LeaderHandle {
         valid_until: Arc::default(),
+        renewals: Arc::default(),
         reachable: Arc::default(),
         holder: Arc::from(lease.holder()),
     };
@@ -228,7 +237,9 @@ pub fn spawn(
     let task = tokio::spawn(async move {
         tokio::pin!(stop);
         loop {
-            lease.tick().await;
+            if lease.tick().await == Role::Leader {
+                h.renewals.fetch_add(1, Ordering::AcqRel);
+            }
             h.reachable.store(lease.reachable(), Ordering::Release);
             if let Ok(mut v) = h.valid_until.lock() {
                 *v = if lease.held.is_some() { lease.valid_until } else { None };

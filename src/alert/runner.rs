@@ -173,13 +173,16 @@ impl Runner {
 
         let mut leading = false;
         let mut last_reachable = true;
+        // Set when a state write conflicted: another evaluator wrote our
+        // state, so our lease is doubtful until its next renewal succeeds.
+        let mut doubted_at: Option<u64> = None;
         loop {
             let reachable = leader.reachable();
             if reachable != last_reachable {
                 self.metrics.es_up.set(i64::from(reachable));
                 last_reachable = reachable;
             }
-            let is_leader = leader.is_leader();
+            let is_leader = leader.is_leader() && doubted_at.is_none_or(|n| leader.renewals() > n);
             if is_leader && !leading {
                 match self.on_elected().await {
                     Ok(()) => leading = true,
@@ -196,6 +199,7 @@ impl Runner {
                 if !leader.is_leader() || self.states.is_empty() {
                     // Lost the lease (or a state write conflicted) mid-round.
                     info!("leadership lost during evaluation; standing by");
+                    doubted_at = Some(leader.renewals());
                     self.states.clear();
                     leading = false;
                     self.metrics.leader.set(0);
