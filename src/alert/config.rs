@@ -386,10 +386,10 @@ pub struct WebhookConfig {
     /// Extra HTTP headers (generic webhook).
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
-    /// Users to @-mention (DingTalk/WeChat mobile numbers).
+    /// Mobile numbers to @-mention (DingTalk; other kinds ignore it).
     #[serde(default)]
     pub mention_mobiles: Vec<String>,
-    /// Mention everyone in the group.
+    /// Mention everyone in the group (DingTalk).
     #[serde(default)]
     pub mention_all: bool,
 }
