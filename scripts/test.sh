@@ -23,6 +23,8 @@ cargo run --quiet --example make_geoip_fixture -- "$fixtures" >/dev/null
 cargo run --quiet --bin sluice -- pipeline test --pipeline pipelines/ --geoip-dir "$fixtures"
 echo "== config check"
 SLUICE_PIPELINES__GEOIP_DIR="$fixtures" cargo run --quiet --bin sluice -- check --config config/sluice.yaml
+echo "== alerting config check"
+cargo run --quiet --bin sluice -- alert --config config/alerts.yaml --check
 echo "== deployment artifacts"
 bash scripts/check-deploy.sh
 echo "all tests passed"

@@ -1,6 +1,7 @@
 //! Sluice: Kafka → pipelines → Elasticsearch, committing offsets only after
 //! Elasticsearch has acknowledged the documents.
 
+pub mod alert;
 pub mod app;
 pub mod cli;
 pub mod config;

@@ -1,6 +1,7 @@
 //! Command-line interface: argument parsing here, one module per command.
 //! `main` only calls [`main`].
 
+mod alert;
 mod generate;
 mod pipeline_test;
 mod run;
@@ -47,6 +48,8 @@ enum Command {
     Pipeline(PipelineCommand),
     /// Write realistic sample logs to Kafka or a file.
     Generate(generate::GenerateArgs),
+    /// Evaluate alert rules against the indexed logs and send notifications.
+    Alert(alert::AlertArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -99,7 +102,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     // `run` may take its log format from the config file; it initialises
     // logging itself once the config is read.
-    if !matches!(cli.command, Command::Run(_)) {
+    if !matches!(cli.command, Command::Run(_) | Command::Alert(_)) {
         logging::init(cli.log_format, cli.log_level.as_deref());
     } else if let Some(level) = &cli.log_level {
         logging::init(cli.log_format, Some(level));
@@ -109,6 +112,7 @@ pub fn main() -> ExitCode {
         Command::Check(args) => check(&args),
         Command::Pipeline(PipelineCommand::Test(args)) => pipeline_test::run(&args),
         Command::Generate(args) => generate::run(args),
+        Command::Alert(args) => alert::run(args, cli.log_format, cli.log_level.is_some()),
     }
 }
 

@@ -130,6 +130,20 @@ impl EsClient {
             .await
     }
 
+    /// Any JSON request; the answer whatever its status (callers branch on
+    /// 404 and 409). `Err` only when no answer came.
+    pub async fn json(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Reply, String> {
+        let mut headers = HeaderMap::new();
+        let bytes = match body {
+            Some(b) => {
+                headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                Some(Bytes::from(serde_json::to_vec(b).map_err(|e| e.to_string())?))
+            }
+            None => None,
+        };
+        self.send(method, path, headers, bytes).await.map_err(|e| e.to_string())
+    }
+
     /// `PUT /_index_template/<name>`.
     pub async fn put_index_template(&self, name: &str, template: &Value) -> Result<(), String> {
         let body = Bytes::from(serde_json::to_vec(template).map_err(|e| e.to_string())?);

@@ -4,6 +4,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod alert_e2e;
 mod conformance;
 mod engine_props;
 mod golden;
