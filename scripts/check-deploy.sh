@@ -60,7 +60,7 @@ promtool check config "$work/prometheus/prometheus.yml"
 "$venv/bin/python" - <<'PY'
 import re, sys, yaml
 rules = yaml.safe_load(open("deploy/prometheus/rules.yml"))
-runbook = open("docs/runbook.md").read()
+runbook = open("README.md").read()
 headings = set(re.findall(r"^### Runbook: (\w+)$", runbook, re.M))
 alerts = [r for g in rules["groups"] for r in g["rules"] if "alert" in r]
 problems = []
@@ -72,9 +72,9 @@ for r in alerts:
         if not r["annotations"].get(key):
             problems.append(f"{name}: no {key} annotation")
     if name not in headings:
-        problems.append(f"{name}: no '### Runbook: {name}' section in docs/runbook.md")
+        problems.append(f"{name}: no '### Runbook: {name}' section in README.md")
 for h in sorted(headings - {r["alert"] for r in alerts}):
-    problems.append(f"docs/runbook.md: section for unknown alert {h}")
+    problems.append(f"README.md: section for unknown alert {h}")
 if problems:
     sys.exit("\n".join(problems))
 print(f"{len(alerts)} alerts have runbook sections")

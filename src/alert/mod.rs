@@ -3,7 +3,7 @@
 //! DingTalk, Slack, Feishu) and email. Frequency thresholds and EWMA spikes,
 //! causal-chain suppression, realert and resolve, silences; state, audit
 //! trail and leader lease live in an Elasticsearch index. See
-//! `docs/alerting.md`.
+//! `README.md, "Alerting"`.
 
 pub mod clock;
 pub mod config;

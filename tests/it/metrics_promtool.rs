@@ -190,8 +190,7 @@ fn deployment_artifacts_name_only_real_metrics() {
         "deploy/grafana/sluice-dashboard.json",
         "deploy/kubernetes/components/hpa/horizontalpodautoscaler.yaml",
         "deploy/kubernetes/components/hpa/prometheus-adapter-rules.yaml",
-        "docs/metrics.md",
-        "docs/runbook.md",
+        "README.md",
     ];
     let mut unknown = Vec::new();
     let mut checked = 0;
