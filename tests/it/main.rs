@@ -11,5 +11,6 @@ mod golden;
 mod harness_smoke;
 mod metrics_promtool;
 mod pipelines_support;
+mod security_e2e;
 mod service_e2e;
 mod service_support;

@@ -33,6 +33,10 @@ pub struct ServiceConfig {
     pub timezone: String,
     /// `pipelines.dir`.
     pub pipelines: PathBuf,
+    /// Extra lines inside the `elasticsearch:` section (indented 2).
+    pub es_extra: String,
+    /// `elasticsearch.startup_timeout`.
+    pub es_startup_timeout: String,
 }
 
 impl ServiceConfig {
@@ -46,6 +50,8 @@ impl ServiceConfig {
             group: "sluice".to_owned(),
             timezone: "UTC".to_owned(),
             pipelines: repo().join("pipelines"),
+            es_extra: String::new(),
+            es_startup_timeout: "20s".to_owned(),
         }
     }
 
@@ -70,7 +76,8 @@ elasticsearch:
   urls: ["{es}"]
   templates_dir: "{templates}"
   timezone: "{timezone}"
-  startup_timeout: 20s
+  startup_timeout: {es_startup_timeout}
+{es_extra}
   bulk:
     max_docs: 500
     linger: 50ms
@@ -98,6 +105,8 @@ log:
             templates = repo().join("templates").display(),
             extra = self.extra,
             timezone = self.timezone,
+            es_startup_timeout = self.es_startup_timeout,
+            es_extra = self.es_extra,
         )
     }
 }
@@ -179,6 +188,22 @@ impl Service {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
+        }
+    }
+
+    /// Waits for the process to exit by itself.
+    pub fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+        let mut child = self.child.take().expect("service is running");
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = child.try_wait().expect("waiting for sluice") {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("sluice did not exit within {timeout:?}; log:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 

@@ -1,7 +1,7 @@
 //! A TLS-terminating proxy with a freshly generated CA, placed in front of
 //! the ES-API server so the service's https settings (custom CA, client
 //! certificate, auth headers) are exercised for real. It records the
-//! decrypted start of each connection so a test can check what was sent.
+//! decrypted start of each request so a test can check what was sent.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -72,7 +72,6 @@ fn key(path: &Path) -> PrivateKeyDer<'static> {
 pub struct TlsProxy {
     addr: SocketAddr,
     seen: Arc<Mutex<Vec<String>>>,
-    _runtime: tokio::runtime::Runtime,
 }
 
 impl TlsProxy {
@@ -101,66 +100,69 @@ impl TlsProxy {
             .expect("server cert");
         let acceptor = TlsAcceptor::from(Arc::new(config));
         let upstream = upstream.trim_start_matches("http://").trim_end_matches('/').to_owned();
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("proxy runtime");
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
+        let std_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        std_listener.set_nonblocking(true).expect("non-blocking");
+        let addr = std_listener.local_addr().expect("addr");
         let seen = Arc::new(Mutex::new(Vec::new()));
         let seen_in = Arc::clone(&seen);
-        runtime.spawn(async move {
-            loop {
-                let Ok((tcp, _)) = listener.accept().await else {
-                    continue;
-                };
-                let acceptor = acceptor.clone();
-                let upstream = upstream.clone();
-                let seen = Arc::clone(&seen_in);
-                tokio::spawn(async move {
-                    let Ok(tls) = acceptor.accept(tcp).await else {
-                        return;
+        // Its own thread and runtime, so it works from any test (async or
+        // not) and keeps serving while a test blocks.
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("proxy runtime");
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(std_listener).expect("listener");
+                loop {
+                    let Ok((tcp, _)) = listener.accept().await else {
+                        continue;
                     };
-                    let Ok(mut up) = tokio::net::TcpStream::connect(&upstream).await else {
-                        return;
-                    };
-                    let (mut tls_r, mut tls_w) = tokio::io::split(tls);
-                    let (mut up_r, mut up_w) = up.split();
-                    let to_upstream = async {
-                        let mut buf = vec![0u8; 16 * 1024];
-                        let mut recorded = false;
-                        loop {
-                            let n = match tls_r.read(&mut buf).await {
-                                Ok(0) | Err(_) => break,
-                                Ok(n) => n,
-                            };
-                            if !recorded {
-                                recorded = true;
-                                let head = String::from_utf8_lossy(&buf[..n.min(4096)]).into_owned();
-                                seen.lock().unwrap_or_else(|p| p.into_inner()).push(head);
+                    let acceptor = acceptor.clone();
+                    let upstream = upstream.clone();
+                    let seen = Arc::clone(&seen_in);
+                    tokio::spawn(async move {
+                        let Ok(tls) = acceptor.accept(tcp).await else {
+                            return;
+                        };
+                        let Ok(mut up) = tokio::net::TcpStream::connect(&upstream).await else {
+                            return;
+                        };
+                        let (mut tls_r, mut tls_w) = tokio::io::split(tls);
+                        let (mut up_r, mut up_w) = up.split();
+                        let to_upstream = async {
+                            let mut buf = vec![0u8; 16 * 1024];
+                            loop {
+                                let n = match tls_r.read(&mut buf).await {
+                                    Ok(0) | Err(_) => break,
+                                    Ok(n) => n,
+                                };
+                                // Connections are kept alive: record every
+                                // chunk that starts a request.
+                                let chunk = &buf[..n];
+                                if [&b"GET "[..], b"POST ", b"PUT ", b"HEAD ", b"DELETE "]
+                                    .iter()
+                                    .any(|m| chunk.starts_with(m))
+                                {
+                                    let head = String::from_utf8_lossy(&chunk[..n.min(4096)]).into_owned();
+                                    seen.lock().unwrap_or_else(|p| p.into_inner()).push(head);
+                                }
+                                if up_w.write_all(&buf[..n]).await.is_err() {
+                                    break;
+                                }
                             }
-                            if up_w.write_all(&buf[..n]).await.is_err() {
-                                break;
-                            }
-                        }
-                        let _ = up_w.shutdown().await;
-                    };
-                    let to_client = async {
-                        let _ = tokio::io::copy(&mut up_r, &mut tls_w).await;
-                        let _ = tls_w.shutdown().await;
-                    };
-                    tokio::join!(to_upstream, to_client);
-                });
-            }
+                            let _ = up_w.shutdown().await;
+                        };
+                        let to_client = async {
+                            let _ = tokio::io::copy(&mut up_r, &mut tls_w).await;
+                            let _ = tls_w.shutdown().await;
+                        };
+                        tokio::join!(to_upstream, to_client);
+                    });
+                }
+            });
         });
-        TlsProxy {
-            addr,
-            seen,
-            _runtime: runtime,
-        }
+        TlsProxy { addr, seen }
     }
 
     /// `https://localhost:<port>`: the certificate names `localhost`.
@@ -168,7 +170,7 @@ impl TlsProxy {
         format!("https://localhost:{}", self.addr.port())
     }
 
-    /// The decrypted first bytes of every connection so far.
+    /// The decrypted start of every request so far.
     pub fn seen(&self) -> Vec<String> {
         self.seen.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
