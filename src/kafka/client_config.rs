@@ -115,6 +115,18 @@ mod tests {
     use super::*;
     use crate::config::Config;
 
+    /// TLS, SASL/SCRAM and zstd are compiled into librdkafka (they are
+    /// cargo features of rdkafka, off by default); without them
+    /// `security.protocol: sasl_ssl` fails only at run time.
+    #[test]
+    fn librdkafka_is_built_with_tls_scram_and_zstd() {
+        let native = ClientConfig::new().create_native_config().unwrap();
+        let features = native.get("builtin.features").unwrap();
+        for f in ["ssl", "sasl_plain", "sasl_scram", "zstd", "lz4", "snappy", "gzip"] {
+            assert!(features.split(',').any(|x| x == f), "librdkafka lacks {f}: {features}");
+        }
+    }
+
     #[test]
     fn passthrough_wins_and_secrets_are_applied() {
         let c = Config::parse(
