@@ -49,6 +49,7 @@ hwm_kb() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
 # run_sluice NAME PIPELINE_DIR PIPELINE [SINK_ARGS...]: prints the figures.
 run_sluice() {
   local name=$1 dir=$2 pipeline=$3; shift 3
+  port_free "$SINK_PORT" && port_free "$METRICS_PORT"
   "$rel/examples/bulk_sink" --addr "127.0.0.1:$SINK_PORT" "$@" 2>"$work/sink-$name.log" &
   local sink=$!
   wait_port "$SINK_PORT" 10

@@ -15,9 +15,19 @@ wait_port() {
   done
 }
 
+# port_free PORT: fails with a message if something already listens there
+# (a leftover broker would otherwise be mistaken for the new one).
+port_free() {
+  if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+    echo "port $1 is already in use (a leftover process?); stop it or choose another port" >&2
+    return 1
+  fi
+}
+
 # start_kafka DIR PORT: starts tansu in the background, sets KAFKA_PID.
 start_kafka() {
   local dir=$1 port=$2
+  port_free "$port" || return 1
   mkdir -p "$dir"
   # tansu resolves even an absolute sqlite path against its working
   # directory, so it runs from its data directory with a relative path.
@@ -37,6 +47,7 @@ create_topic() {
 # start_es DIR PORT: starts osmem-server in the background, sets ES_PID.
 start_es() {
   local dir=$1 port=$2 bin
+  port_free "$port" || return 1
   mkdir -p "$dir"
   bin=$(python3 -c "import osmem_server; print(osmem_server.resolve_binary())")
   "$bin" -addr "127.0.0.1:$port" -no-stdin-watch >"$dir/osmem.log" 2>&1 &
