@@ -257,7 +257,7 @@ async fn poison_records_go_to_the_dead_letter_queue() {
     produce_lines(&kafka, "nginx-access", &lines, 2).await;
 
     let service = Service::start(&ServiceConfig {
-        extra: DLQ.to_owned(),
+        extra: "dead_letter: { topic: sluice-dlq, failure_index: \"sluice-failed-%{+yyyy.MM.dd}\" }\n".to_owned(),
         ..ServiceConfig::new(&kafka.bootstrap(), es_peer.url(), routes)
     });
     wait_count(&es, "logs-app-*", 30, Duration::from_secs(60)).await;
@@ -298,6 +298,14 @@ async fn poison_records_go_to_the_dead_letter_queue() {
     assert_eq!(rejected.payload.as_deref(), Some(&mapping_conflict[..]));
     assert_eq!(rejected.header("sluice.pipeline"), Some("app"));
     assert_eq!(service.metric("sluice_dead_letter_records_total", &[]).await, 4.0);
+    // The optional failure index holds a searchable copy of each.
+    wait_count(&es, "sluice-failed-*", 4, Duration::from_secs(20)).await;
+    let failures = es
+        .search_sources("sluice-failed-*", &serde_json::json!({"query": {"term": {"error.type": "es_rejected"}}}))
+        .await;
+    assert_eq!(failures.len(), 1);
+    assert_eq!(failures[0]["kafka"]["topic"], "app-logs");
+    assert!(failures[0]["event"]["original"].as_str().is_some_and(|o| o.contains("not-a-number")));
 }
 
 /// Elasticsearch refuses (503) for a while: records are held, nothing is
