@@ -80,6 +80,20 @@ if problems:
 print(f"{len(alerts)} alerts have runbook sections")
 PY
 
+echo "== alerter config (deploy/kubernetes/components/alerter)"
+# --check reads every secret file: give it stand-ins where the Secrets
+# would be mounted.
+alert_tmp=$(mktemp -d)
+mkdir -p "$alert_tmp/secrets"
+for f in slack-webhook-url dingtalk-webhook-url; do echo "https://hooks.example.com/$f" >"$alert_tmp/secrets/$f"; done
+for f in dingtalk-signing-secret smtp-password; do echo "stand-in" >"$alert_tmp/secrets/$f"; done
+sed -e "s|/etc/sluice/secrets/elasticsearch-api-key|$alert_tmp/es-api-key|" \
+    -e "s|/etc/sluice/secrets/elasticsearch-ca.crt|$alert_tmp/ca.pem|" \
+    deploy/kubernetes/components/alerter/alerts.yaml >"$alert_tmp/alerts.yaml"
+echo "c3RhbmQ6aW4=" >"$alert_tmp/es-api-key"
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$alert_tmp/ca-key.pem" -out "$alert_tmp/ca.pem" -days 1 -subj "/CN=stand-in" 2>/dev/null
+cargo run --quiet --bin sluice -- alert --config "$alert_tmp/alerts.yaml" --check
+rm -rf "$alert_tmp"
 echo "== Grafana"
 python3 scripts/check_grafana.py deploy/grafana/sluice-dashboard.json
 
