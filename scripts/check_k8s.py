@@ -59,7 +59,8 @@ CRD_MODELS = {
     ("monitoring.coreos.com/v1", "PrometheusRule"): monitoring.PrometheusRule,
 }
 # Created out of band (secret.example.yaml), never by kustomize.
-EXTERNAL_SECRETS = {"sluice-credentials"}
+# Created out of band (kubectl or a secret manager), never committed.
+EXTERNAL_SECRETS = {"sluice-credentials", "sluice-alert-credentials"}
 
 
 class Problems:
@@ -197,11 +198,15 @@ def check_references(objs, where, problems):
         target = hpa["spec"]["scaleTargetRef"]["name"]
         if target not in deployments:
             problems.add(where, f"{name_of(hpa)} scales unknown Deployment {target}")
-    autoscaled = set(by_kind.get("ScaledObject", {})) | set(by_kind.get("HorizontalPodAutoscaler", {}))
+    autoscaled = {
+        o["spec"]["scaleTargetRef"]["name"]
+        for kind in ("ScaledObject", "HorizontalPodAutoscaler")
+        for o in by_kind.get(kind, {}).values()
+    }
     if len(by_kind.get("ScaledObject", {})) and len(by_kind.get("HorizontalPodAutoscaler", {})):
         problems.add(where, "both a KEDA ScaledObject and an HPA: they would fight over the replica count")
-    for d in deployments.values():
-        if autoscaled and "replicas" in d["spec"]:
+    for name, d in deployments.items():
+        if name in autoscaled and "replicas" in d["spec"]:
             problems.add(where, f"{name_of(d)} sets replicas although it is autoscaled")
 
 
