@@ -21,6 +21,19 @@ struct Args {
     count: u64,
     #[arg(long, default_value = "raw-consume")]
     group: String,
+    /// Diagnostics: read one partition from this offset (assign, no group).
+    #[arg(long, requires = "partition")]
+    start_offset: Option<i64>,
+    #[arg(long)]
+    partition: Option<i32>,
+    /// Diagnostics: pause every partition for 20 ms after every N records,
+    /// polling meanwhile, as a consumer under backpressure does.
+    #[arg(long)]
+    pause_every: Option<u64>,
+    /// With --pause-every: after resuming, seek each partition to the next
+    /// offset explicitly.
+    #[arg(long)]
+    seek_after_resume: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -34,11 +47,19 @@ fn main() -> anyhow::Result<()> {
         // The same prefetch budget as Sluice's consumer.
         .set("queued.max.messages.kbytes", "16384")
         .create()?;
-    consumer.subscribe(&[&args.topic])?;
+    match (args.partition, args.start_offset) {
+        (Some(p), Some(o)) => {
+            let mut tpl = rdkafka::TopicPartitionList::new();
+            tpl.add_partition_offset(&args.topic, p, rdkafka::Offset::Offset(o))?;
+            consumer.assign(&tpl)?;
+        }
+        _ => consumer.subscribe(&[&args.topic])?,
+    }
     let mut n = 0u64;
     let mut bytes = 0u64;
     let mut first: Option<Instant> = None;
-    let deadline = Instant::now() + Duration::from_secs(600);
+    let mut next: std::collections::HashMap<i32, i64> = std::collections::HashMap::new();
+    let deadline = Instant::now() + Duration::from_secs(if args.start_offset.is_some() { 15 } else { 600 });
     while n < args.count && Instant::now() < deadline {
         match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(m)) => {
@@ -46,6 +67,26 @@ fn main() -> anyhow::Result<()> {
                 let payload = bytes::Bytes::copy_from_slice(m.payload().unwrap_or_default());
                 bytes += payload.len() as u64;
                 n += 1;
+                next.insert(m.partition(), m.offset() + 1);
+                drop(m);
+                if args.pause_every.is_some_and(|every| n % every == 0) {
+                    let assignment = consumer.assignment()?;
+                    consumer.pause(&assignment)?;
+                    let until = Instant::now() + Duration::from_millis(20);
+                    while Instant::now() < until {
+                        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(5)) {
+                            // Delivered while paused: a real consumer keeps it.
+                            n += 1;
+                            next.insert(m.partition(), m.offset() + 1);
+                        }
+                    }
+                    consumer.resume(&assignment)?;
+                    if args.seek_after_resume {
+                        for (p, o) in &next {
+                            consumer.seek(&args.topic, *p, rdkafka::Offset::Offset(*o), Duration::ZERO)?;
+                        }
+                    }
+                }
             }
             Some(Err(e)) => eprintln!("raw_consume: {e}"),
             None => {}

@@ -113,6 +113,18 @@ impl ClientContext for Context {
                 if *partition >= 0 && p.hi_offset >= 0 {
                     self.metrics.set_high_watermark(topic, *partition, p.hi_offset);
                 }
+                if *partition >= 0 && p.desired {
+                    debug!(
+                        topic = %topic,
+                        partition,
+                        fetch_state = %p.fetch_state,
+                        next_offset = p.next_offset,
+                        app_offset = p.app_offset,
+                        fetchq_cnt = p.fetchq_cnt,
+                        hi_offset = p.hi_offset,
+                        "librdkafka partition state"
+                    );
+                }
             }
         }
     }
@@ -270,8 +282,17 @@ impl ConsumerStage {
             {
                 break;
             }
-            let over_budget = offsets.in_flight_bytes() + stash_bytes >= max_in_flight_bytes;
-            let want_pause = !stash.is_empty() || over_budget;
+            // Pausing is costly: librdkafka drops what it prefetched and
+            // must fetch again on resume (about a second on some brokers). So
+            // a full worker queue alone does not pause; records wait in the
+            // stash until the byte budget is reached, and consumption resumes
+            // once half of the budget is free again.
+            let held = offsets.in_flight_bytes() + stash_bytes;
+            let want_pause = if paused {
+                held >= max_in_flight_bytes / 2
+            } else {
+                held >= max_in_flight_bytes
+            };
             let generation = consumer.context().generation.load(Ordering::Acquire);
             if want_pause && (!paused || generation != paused_generation) {
                 set_paused(&consumer, true);
@@ -287,8 +308,10 @@ impl ConsumerStage {
                 store(&consumer, &offsets, offsets.commit_candidates());
                 next_store = Instant::now() + store_interval;
             }
-            let timeout = if want_pause {
-                Duration::from_millis(10)
+            // With records waiting for a worker queue, come back soon to
+            // hand them over.
+            let timeout = if !stash.is_empty() {
+                Duration::from_millis(1)
             } else {
                 Duration::from_millis(100)
             };

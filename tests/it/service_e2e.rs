@@ -301,11 +301,18 @@ async fn poison_records_go_to_the_dead_letter_queue() {
     // The optional failure index holds a searchable copy of each.
     wait_count(&es, "sluice-failed-*", 4, Duration::from_secs(20)).await;
     let failures = es
-        .search_sources("sluice-failed-*", &serde_json::json!({"query": {"term": {"error.type": "es_rejected"}}}))
+        .search_sources(
+            "sluice-failed-*",
+            &serde_json::json!({"query": {"term": {"error.type": "es_rejected"}}}),
+        )
         .await;
     assert_eq!(failures.len(), 1);
     assert_eq!(failures[0]["kafka"]["topic"], "app-logs");
-    assert!(failures[0]["event"]["original"].as_str().is_some_and(|o| o.contains("not-a-number")));
+    assert!(
+        failures[0]["event"]["original"]
+            .as_str()
+            .is_some_and(|o| o.contains("not-a-number"))
+    );
 }
 
 /// Elasticsearch refuses (503) for a while: records are held, nothing is
