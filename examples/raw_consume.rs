@@ -69,7 +69,7 @@ fn main() -> anyhow::Result<()> {
                 n += 1;
                 next.insert(m.partition(), m.offset() + 1);
                 drop(m);
-                if args.pause_every.is_some_and(|every| n % every == 0) {
+                if args.pause_every.is_some_and(|every| n.is_multiple_of(every)) {
                     let assignment = consumer.assignment()?;
                     consumer.pause(&assignment)?;
                     let until = Instant::now() + Duration::from_millis(20);
