@@ -143,19 +143,19 @@ impl FieldPath {
         let mut walked: Option<&mut Value> = None;
         for seg in parents {
             let next: &mut Value = match walked {
-                None => map.entry(seg.as_str()).or_insert_with(|| Value::Object(Map::new())),
+                None => object_child(map, seg, &self.raw)?,
                 Some(container) => child_for_set(container, seg, &self.raw)?,
             };
             walked = Some(next);
         }
         match walked {
             None => {
-                map.insert(last.clone(), value);
+                insert(map, last, value);
                 Ok(())
             }
             Some(container) => match container {
                 Value::Object(m) => {
-                    m.insert(last.clone(), value);
+                    insert(m, last, value);
                     Ok(())
                 }
                 Value::Array(items) => match last.parse::<usize>() {
@@ -217,9 +217,31 @@ fn step_mut<'a>(value: &'a mut Value, seg: &str) -> Option<&'a mut Value> {
     }
 }
 
+/// Sets `key` in `map`. `Map::insert` and `Map::entry` take an owned key,
+/// so the key is only allocated when it is new: most sets overwrite or fill
+/// in the same few fields of every event.
+fn insert(map: &mut Map<String, Value>, key: &str, value: Value) {
+    match map.get_mut(key) {
+        Some(slot) => *slot = value,
+        None => {
+            map.insert(key.to_owned(), value);
+        }
+    }
+}
+
+/// The child `seg` of `map`, created as an empty object if missing (without
+/// allocating the key when it exists, as in [`insert`]).
+fn object_child<'a>(map: &'a mut Map<String, Value>, seg: &str, raw: &str) -> Result<&'a mut Value, String> {
+    if !map.contains_key(seg) {
+        map.insert(seg.to_owned(), Value::Object(Map::new()));
+    }
+    map.get_mut(seg)
+        .ok_or_else(|| format!("cannot set `{raw}`: `{seg}` vanished while being created"))
+}
+
 fn child_for_set<'a>(container: &'a mut Value, seg: &str, raw: &str) -> Result<&'a mut Value, String> {
     match container {
-        Value::Object(m) => Ok(m.entry(seg).or_insert_with(|| Value::Object(Map::new()))),
+        Value::Object(m) => object_child(m, seg, raw),
         Value::Array(items) => {
             let len = items.len();
             seg.parse::<usize>()

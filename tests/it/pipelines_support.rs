@@ -10,7 +10,6 @@ use sluice::pipeline::{CompileOptions, PipelineSet, Processed};
 
 use crate::support::mmdb_fixture::write_fixture_dbs;
 
-
 /// The repository root.
 pub fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
