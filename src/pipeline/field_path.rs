@@ -139,43 +139,7 @@ impl FieldPath {
         let Some((last, parents)) = self.segments.split_last() else {
             return Err("field path is empty".to_owned());
         };
-        let map = self.root_map_mut(doc);
-        let mut walked: Option<&mut Value> = None;
-        for seg in parents {
-            let next: &mut Value = match walked {
-                None => object_child(map, seg, &self.raw)?,
-                Some(container) => child_for_set(container, seg, &self.raw)?,
-            };
-            walked = Some(next);
-        }
-        match walked {
-            None => {
-                insert(map, last, value);
-                Ok(())
-            }
-            Some(container) => match container {
-                Value::Object(m) => {
-                    insert(m, last, value);
-                    Ok(())
-                }
-                Value::Array(items) => match last.parse::<usize>() {
-                    Ok(i) if i < items.len() => {
-                        items[i] = value;
-                        Ok(())
-                    }
-                    _ => Err(format!(
-                        "cannot set `{}`: `{last}` is not a valid index into an array of {} items",
-                        self.raw,
-                        items.len()
-                    )),
-                },
-                other => Err(format!(
-                    "cannot set `{}`: parent is a {}, not an object",
-                    self.raw,
-                    type_name(other)
-                )),
-            },
-        }
+        set_in_map(self.root_map_mut(doc), parents, last, value, &self.raw)
     }
 
     /// Removes the value at this path and returns it.
@@ -217,42 +181,87 @@ fn step_mut<'a>(value: &'a mut Value, seg: &str) -> Option<&'a mut Value> {
     }
 }
 
+// Setting walks down recursively rather than in a loop: a loop that steps
+// into an existing child or else creates it needs two lookups per level
+// (the borrow checker rejects keeping `get_mut`'s result in one branch and
+// inserting in the other), and map lookups, a string comparison per key
+// passed, are most of the cost of a set.
+
+/// Sets `last` below `parents` inside `map`, creating what is missing.
+fn set_in_map(
+    map: &mut Map<String, Value>,
+    parents: &[String],
+    last: &str,
+    value: Value,
+    raw: &str,
+) -> Result<(), String> {
+    let Some((seg, rest)) = parents.split_first() else {
+        insert(map, last, value);
+        return Ok(());
+    };
+    match map.get_mut(seg.as_str()) {
+        Some(child) => set_in_value(child, rest, last, value, raw),
+        None => {
+            map.insert(seg.clone(), nested(rest, last, value));
+            Ok(())
+        }
+    }
+}
+
+/// Like [`set_in_map`] for a value that already exists at some parent
+/// path: it must be an object, or an array indexed by the next segment.
+fn set_in_value(container: &mut Value, parents: &[String], last: &str, value: Value, raw: &str) -> Result<(), String> {
+    match container {
+        Value::Object(m) => set_in_map(m, parents, last, value, raw),
+        Value::Array(items) => {
+            let len = items.len();
+            let seg = parents.first().map(String::as_str).unwrap_or(last);
+            let Some(item) = seg.parse::<usize>().ok().and_then(|i| items.get_mut(i)) else {
+                return Err(format!(
+                    "cannot set `{raw}`: `{seg}` is not a valid index into an array of {len} items"
+                ));
+            };
+            match parents.split_first() {
+                Some((_, rest)) => set_in_value(item, rest, last, value, raw),
+                None => {
+                    *item = value;
+                    Ok(())
+                }
+            }
+        }
+        other => Err(match parents.first() {
+            Some(seg) => format!(
+                "cannot set `{raw}`: `{seg}` would be inside a {}, not an object",
+                type_name(other)
+            ),
+            None => format!("cannot set `{raw}`: parent is a {}, not an object", type_name(other)),
+        }),
+    }
+}
+
+/// `{parents[0]: {parents[1]: … {last: value}}}`, built from the inside out
+/// (each map gets a single insert and no lookup).
+fn nested(parents: &[String], last: &str, value: Value) -> Value {
+    let mut m = Map::new();
+    m.insert(last.to_owned(), value);
+    let mut v = Value::Object(m);
+    for seg in parents.iter().rev() {
+        let mut m = Map::new();
+        m.insert(seg.clone(), v);
+        v = Value::Object(m);
+    }
+    v
+}
+
 /// Sets `key` in `map`. `Map::insert` and `Map::entry` take an owned key,
-/// so the key is only allocated when it is new: most sets overwrite or fill
-/// in the same few fields of every event.
+/// so the key is only allocated when it is new: many sets overwrite or fill
+/// in the same fields of every event.
 fn insert(map: &mut Map<String, Value>, key: &str, value: Value) {
     match map.get_mut(key) {
         Some(slot) => *slot = value,
         None => {
             map.insert(key.to_owned(), value);
         }
-    }
-}
-
-/// The child `seg` of `map`, created as an empty object if missing (without
-/// allocating the key when it exists, as in [`insert`]).
-fn object_child<'a>(map: &'a mut Map<String, Value>, seg: &str, raw: &str) -> Result<&'a mut Value, String> {
-    if !map.contains_key(seg) {
-        map.insert(seg.to_owned(), Value::Object(Map::new()));
-    }
-    map.get_mut(seg)
-        .ok_or_else(|| format!("cannot set `{raw}`: `{seg}` vanished while being created"))
-}
-
-fn child_for_set<'a>(container: &'a mut Value, seg: &str, raw: &str) -> Result<&'a mut Value, String> {
-    match container {
-        Value::Object(m) => object_child(m, seg, raw),
-        Value::Array(items) => {
-            let len = items.len();
-            seg.parse::<usize>()
-                .ok()
-                .and_then(|i| items.get_mut(i))
-                .ok_or_else(|| format!("cannot set `{raw}`: `{seg}` is not a valid index into an array of {len} items"))
-        }
-        other => Err(format!(
-            "cannot set `{raw}`: `{seg}` would be inside a {}, not an object",
-            type_name(other)
-        )),
     }
 }
 
@@ -310,6 +319,33 @@ mod tests {
         let mut d = doc(json!({"a": {"b": 3}}));
         let err = FieldPath::parse("a.b.c").unwrap().set(&mut d, json!(1)).unwrap_err();
         assert!(err.contains("number"), "{err}");
+    }
+
+    #[test]
+    fn set_into_arrays_and_existing_objects() {
+        let mut d = doc(json!({"l": [1, {"x": 1}, 3], "o": {"keep": true}}));
+        FieldPath::parse("l.0").unwrap().set(&mut d, json!("a")).unwrap();
+        FieldPath::parse("l.1.y.z").unwrap().set(&mut d, json!(2)).unwrap();
+        FieldPath::parse("o.new.deep").unwrap().set(&mut d, json!(3)).unwrap();
+        FieldPath::parse("o.keep").unwrap().set(&mut d, json!(false)).unwrap();
+        assert_eq!(
+            Value::Object(d.source.clone()),
+            json!({"l": ["a", {"x": 1, "y": {"z": 2}}, 3], "o": {"keep": false, "new": {"deep": 3}}})
+        );
+        let err = FieldPath::parse("l.7").unwrap().set(&mut d, json!(0)).unwrap_err();
+        assert_eq!(
+            err,
+            "cannot set `l.7`: `7` is not a valid index into an array of 3 items"
+        );
+        let err = FieldPath::parse("l.x.y").unwrap().set(&mut d, json!(0)).unwrap_err();
+        assert_eq!(
+            err,
+            "cannot set `l.x.y`: `x` is not a valid index into an array of 3 items"
+        );
+        let err = FieldPath::parse("l.2.y").unwrap().set(&mut d, json!(0)).unwrap_err();
+        assert_eq!(err, "cannot set `l.2.y`: parent is a number, not an object");
+        let err = FieldPath::parse("l.2.y.z").unwrap().set(&mut d, json!(0)).unwrap_err();
+        assert_eq!(err, "cannot set `l.2.y.z`: `y` would be inside a number, not an object");
     }
 
     #[test]
