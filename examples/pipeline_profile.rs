@@ -16,6 +16,7 @@
 #[path = "../tests/support/mmdb_fixture.rs"]
 mod mmdb_fixture;
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -57,6 +58,21 @@ fn main() {
         .with_timezone(&chrono::Utc);
     let mut generator = Generator::new(kind, 42);
     let lines: Vec<String> = (0..LINES).map(|_| generator.line(now)).collect();
+
+    // SLUICE_PROFILE_OUT=<file> writes every document of the first round,
+    // one per line, to compare the output of two builds.
+    if let Some(path) = std::env::var_os("SLUICE_PROFILE_OUT") {
+        let mut out = std::io::BufWriter::new(std::fs::File::create(path).expect("output file"));
+        for line in &lines {
+            match set.run(&pipeline, Document::from_message(line.as_str())) {
+                Processed::Document(d) | Processed::Failed(d, _) => {
+                    serde_json::to_writer(&mut out, &d.source).expect("documents serialise");
+                }
+                Processed::Dropped => out.write_all(b"dropped").expect("write"),
+            }
+            out.write_all(b"\n").expect("write");
+        }
+    }
 
     let start = Instant::now();
     let mut bytes = 0usize;
