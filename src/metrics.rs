@@ -401,7 +401,10 @@ impl ProcessorCollector {
             )
             .expect(valid),
             prometheus::CounterVec::new(
-                Opts::new("sluice_processor_seconds_total", "Time spent in each processor."),
+                Opts::new(
+                    "sluice_processor_seconds_total",
+                    "Time spent in each processor (estimated from a sample of its runs).",
+                ),
                 PROCESSOR_LABELS,
             )
             .expect(valid),
@@ -435,8 +438,7 @@ impl Collector for ProcessorCollector {
                     .inc_by(p.stats.invocations.load(Ordering::Relaxed));
                 fail.with_label_values(&labels)
                     .inc_by(p.stats.failures.load(Ordering::Relaxed));
-                secs.with_label_values(&labels)
-                    .inc_by(p.stats.nanos.load(Ordering::Relaxed) as f64 / 1e9);
+                secs.with_label_values(&labels).inc_by(p.stats.nanos() as f64 / 1e9);
             };
             visit(&pipeline.name, &pipeline.processors, &mut add);
             visit(&pipeline.name, &pipeline.on_failure, &mut add);

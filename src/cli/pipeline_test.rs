@@ -5,6 +5,7 @@
 use std::io::{BufRead, BufWriter, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::Ordering;
 
 use clap::Args;
 use serde_json::{Map, Value, json};
@@ -32,6 +33,10 @@ pub struct TestArgs {
     /// Show each processor's effect, like Elasticsearch `_simulate?verbose`.
     #[arg(long)]
     verbose: bool,
+    /// After running, print a table of every processor that ran (runs,
+    /// failures, mean time) to stderr.
+    #[arg(long)]
+    stats: bool,
     #[command(flatten)]
     options: PipelineOptions,
 }
@@ -48,7 +53,11 @@ pub fn run(args: &TestArgs) -> ExitCode {
         .iter()
         .any(|(set, names)| names.iter().any(|n| set.get(n).is_some_and(|p| !p.tests.is_empty())));
     if args.input.is_none() && has_cases {
-        return run_embedded(&sets);
+        let code = run_embedded(&sets);
+        if args.stats {
+            print_stats(&sets);
+        }
+        return code;
     }
     let [(set, names)] = sets.as_slice() else {
         eprintln!("error: records can only be run through one pipeline file at a time");
@@ -69,7 +78,11 @@ pub fn run(args: &TestArgs) -> ExitCode {
             }
         },
     };
-    match run_records(set, name, input, args.verbose) {
+    let result = run_records(set, name, input, args.verbose);
+    if args.stats {
+        print_stats(&sets);
+    }
+    match result {
         Ok(0) => ExitCode::SUCCESS,
         Ok(failed) => {
             eprintln!("{failed} record(s) failed");
@@ -106,6 +119,72 @@ fn run_embedded(sets: &[(PipelineSet, Vec<String>)]) -> ExitCode {
     } else {
         ExitCode::from(EXIT_FAILURES)
     }
+}
+
+/// One row per processor that ran, in pipeline order, nested `on_failure`
+/// handlers indented under their processor. Written to stderr so that
+/// stdout stays one JSON document per line.
+fn print_stats(sets: &[(PipelineSet, Vec<String>)]) {
+    let mut rows: Vec<[String; 5]> = Vec::new();
+    for (set, _) in sets {
+        let mut pipelines: Vec<_> = set.iter().collect();
+        pipelines.sort_by(|a, b| a.name.cmp(&b.name));
+        for p in pipelines {
+            stats_rows(&p.name, &p.processors, 0, &mut rows);
+            stats_rows(&p.name, &p.on_failure, 0, &mut rows);
+        }
+    }
+    eprint!("{}", stats_table(&rows));
+}
+
+fn stats_rows(pipeline: &str, list: &[CompiledProcessor], depth: usize, rows: &mut Vec<[String; 5]>) {
+    for p in list {
+        let runs = p.stats.invocations.load(Ordering::Relaxed);
+        if runs > 0 {
+            // `location` is "file: processors[3] (grok, tag \"x\")"; the
+            // position is what tells two untagged processors apart.
+            let position = p.location.split(" (").next().unwrap_or(&p.location);
+            let position = position.rsplit(": ").next().unwrap_or(position);
+            let name = match &p.tag {
+                Some(tag) => format!("{}{} \"{tag}\"", "  ".repeat(depth), p.kind),
+                None => format!("{}{} {position}", "  ".repeat(depth), p.kind),
+            };
+            let mean_us = p.stats.nanos() as f64 / runs as f64 / 1e3;
+            rows.push([
+                pipeline.to_owned(),
+                name,
+                runs.to_string(),
+                p.stats.failures.load(Ordering::Relaxed).to_string(),
+                format!("{mean_us:.2}"),
+            ]);
+        }
+        stats_rows(pipeline, &p.on_failure, depth + 1, rows);
+    }
+}
+
+fn stats_table(rows: &[[String; 5]]) -> String {
+    const HEADER: [&str; 5] = ["pipeline", "processor", "runs", "failures", "mean µs"];
+    let mut widths = HEADER.map(|h| h.chars().count());
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: [&str; 5]| {
+        // Text columns left-aligned, numbers right-aligned.
+        let [w0, w1, w2, w3, w4] = widths;
+        let [c0, c1, c2, c3, c4] = cells;
+        out.push_str(&format!("{c0:<w0$}  {c1:<w1$}  {c2:>w2$}  {c3:>w3$}  {c4:>w4$}\n"));
+    };
+    line(HEADER);
+    for row in rows {
+        line([&row[0], &row[1], &row[2], &row[3], &row[4]]);
+    }
+    if rows.is_empty() {
+        out.push_str("(no processor ran)\n");
+    }
+    out
 }
 
 /// The document as printed: `_source` plus `_index`/`_id` when a processor
@@ -213,4 +292,35 @@ fn run_records(set: &PipelineSet, name: &str, input: Box<dyn Read>, verbose: boo
     }
     out.flush()?;
     Ok(failed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stats_table_aligns_columns() {
+        let rows = [
+            [
+                "nginx".to_owned(),
+                "grok \"parse\"".to_owned(),
+                "12".to_owned(),
+                "1".to_owned(),
+                "1.50".to_owned(),
+            ],
+            [
+                "nginx".to_owned(),
+                "set processors[3]".to_owned(),
+                "3".to_owned(),
+                "0".to_owned(),
+                "0.10".to_owned(),
+            ],
+        ];
+        let table = stats_table(&rows);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines[0], "pipeline  processor          runs  failures  mean µs");
+        assert_eq!(lines[1], "nginx     grok \"parse\"         12         1     1.50");
+        assert_eq!(lines[2], "nginx     set processors[3]     3         0     0.10");
+        assert_eq!(stats_table(&[]).lines().nth(1), Some("(no processor ran)"));
+    }
 }

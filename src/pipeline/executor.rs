@@ -139,10 +139,10 @@ pub(crate) fn run_list<T: Tracer>(
             tracer.step(p, StepStatus::Skipped, None, doc);
             continue;
         }
-        let start = Instant::now();
+        let start = p.stats.start().then(Instant::now);
         let result = p.inner.process(doc, ctx);
-        let nanos = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        p.stats.record(nanos, result.is_err());
+        let nanos = start.map(|s| u64::try_from(s.elapsed().as_nanos()).unwrap_or(u64::MAX));
+        p.stats.finish(nanos, result.is_err());
         match result {
             Ok(Flow::Continue) => tracer.step(p, StepStatus::Success, None, doc),
             Ok(Flow::Drop) => {

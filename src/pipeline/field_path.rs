@@ -139,43 +139,7 @@ impl FieldPath {
         let Some((last, parents)) = self.segments.split_last() else {
             return Err("field path is empty".to_owned());
         };
-        let map = self.root_map_mut(doc);
-        let mut walked: Option<&mut Value> = None;
-        for seg in parents {
-            let next: &mut Value = match walked {
-                None => map.entry(seg.as_str()).or_insert_with(|| Value::Object(Map::new())),
-                Some(container) => child_for_set(container, seg, &self.raw)?,
-            };
-            walked = Some(next);
-        }
-        match walked {
-            None => {
-                map.insert(last.clone(), value);
-                Ok(())
-            }
-            Some(container) => match container {
-                Value::Object(m) => {
-                    m.insert(last.clone(), value);
-                    Ok(())
-                }
-                Value::Array(items) => match last.parse::<usize>() {
-                    Ok(i) if i < items.len() => {
-                        items[i] = value;
-                        Ok(())
-                    }
-                    _ => Err(format!(
-                        "cannot set `{}`: `{last}` is not a valid index into an array of {} items",
-                        self.raw,
-                        items.len()
-                    )),
-                },
-                other => Err(format!(
-                    "cannot set `{}`: parent is a {}, not an object",
-                    self.raw,
-                    type_name(other)
-                )),
-            },
-        }
+        set_in_map(self.root_map_mut(doc), parents, last, value, &self.raw)
     }
 
     /// Removes the value at this path and returns it.
@@ -217,21 +181,80 @@ fn step_mut<'a>(value: &'a mut Value, seg: &str) -> Option<&'a mut Value> {
     }
 }
 
-fn child_for_set<'a>(container: &'a mut Value, seg: &str, raw: &str) -> Result<&'a mut Value, String> {
+// Setting walks down recursively rather than in a loop: a loop that steps
+// into an existing child or else creates it needs two lookups per level
+// (the borrow checker rejects keeping `get_mut`'s result in one branch and
+// inserting in the other), and map lookups, a string comparison per key
+// passed, are most of the cost of a set.
+
+/// Sets `last` below `parents` inside `map`, creating what is missing.
+fn set_in_map(
+    map: &mut Map<String, Value>,
+    parents: &[String],
+    last: &str,
+    value: Value,
+    raw: &str,
+) -> Result<(), String> {
+    let Some((seg, rest)) = parents.split_first() else {
+        // `insert` takes an owned key and drops it if the key exists.
+        // Looking the key up first to spare that allocation costs a second
+        // search for every new key, and most sets create fields: measured,
+        // the plain insert is cheaper on the shipped pipelines.
+        map.insert(last.to_owned(), value);
+        return Ok(());
+    };
+    match map.get_mut(seg.as_str()) {
+        Some(child) => set_in_value(child, rest, last, value, raw),
+        None => {
+            map.insert(seg.clone(), nested(rest, last, value));
+            Ok(())
+        }
+    }
+}
+
+/// Like [`set_in_map`] for a value that already exists at some parent
+/// path: it must be an object, or an array indexed by the next segment.
+fn set_in_value(container: &mut Value, parents: &[String], last: &str, value: Value, raw: &str) -> Result<(), String> {
     match container {
-        Value::Object(m) => Ok(m.entry(seg).or_insert_with(|| Value::Object(Map::new()))),
+        Value::Object(m) => set_in_map(m, parents, last, value, raw),
         Value::Array(items) => {
             let len = items.len();
-            seg.parse::<usize>()
-                .ok()
-                .and_then(|i| items.get_mut(i))
-                .ok_or_else(|| format!("cannot set `{raw}`: `{seg}` is not a valid index into an array of {len} items"))
+            let seg = parents.first().map(String::as_str).unwrap_or(last);
+            let Some(item) = seg.parse::<usize>().ok().and_then(|i| items.get_mut(i)) else {
+                return Err(format!(
+                    "cannot set `{raw}`: `{seg}` is not a valid index into an array of {len} items"
+                ));
+            };
+            match parents.split_first() {
+                Some((_, rest)) => set_in_value(item, rest, last, value, raw),
+                None => {
+                    *item = value;
+                    Ok(())
+                }
+            }
         }
-        other => Err(format!(
-            "cannot set `{raw}`: `{seg}` would be inside a {}, not an object",
-            type_name(other)
-        )),
+        other => Err(match parents.first() {
+            Some(seg) => format!(
+                "cannot set `{raw}`: `{seg}` would be inside a {}, not an object",
+                type_name(other)
+            ),
+            None => format!("cannot set `{raw}`: parent is a {}, not an object", type_name(other)),
+        }),
     }
+}
+
+/// `{parents[0]: {parents[1]: … {last: value}}}`, built from the inside out
+/// (each map gets a single insert and no lookup).
+fn nested(parents: &[String], last: &str, value: Value) -> Value {
+    let mut m = Map::new();
+    m.insert(last.to_owned(), value);
+    let mut v = Value::Object(m);
+    for seg in parents.iter().rev() {
+        let mut m = Map::new();
+        m.insert(seg.clone(), v);
+        v = Value::Object(m);
+    }
+    v
 }
 
 /// The JSON type name used in error messages.
@@ -288,6 +311,33 @@ mod tests {
         let mut d = doc(json!({"a": {"b": 3}}));
         let err = FieldPath::parse("a.b.c").unwrap().set(&mut d, json!(1)).unwrap_err();
         assert!(err.contains("number"), "{err}");
+    }
+
+    #[test]
+    fn set_into_arrays_and_existing_objects() {
+        let mut d = doc(json!({"l": [1, {"x": 1}, 3], "o": {"keep": true}}));
+        FieldPath::parse("l.0").unwrap().set(&mut d, json!("a")).unwrap();
+        FieldPath::parse("l.1.y.z").unwrap().set(&mut d, json!(2)).unwrap();
+        FieldPath::parse("o.new.deep").unwrap().set(&mut d, json!(3)).unwrap();
+        FieldPath::parse("o.keep").unwrap().set(&mut d, json!(false)).unwrap();
+        assert_eq!(
+            Value::Object(d.source.clone()),
+            json!({"l": ["a", {"x": 1, "y": {"z": 2}}, 3], "o": {"keep": false, "new": {"deep": 3}}})
+        );
+        let err = FieldPath::parse("l.7").unwrap().set(&mut d, json!(0)).unwrap_err();
+        assert_eq!(
+            err,
+            "cannot set `l.7`: `7` is not a valid index into an array of 3 items"
+        );
+        let err = FieldPath::parse("l.x.y").unwrap().set(&mut d, json!(0)).unwrap_err();
+        assert_eq!(
+            err,
+            "cannot set `l.x.y`: `x` is not a valid index into an array of 3 items"
+        );
+        let err = FieldPath::parse("l.2.y").unwrap().set(&mut d, json!(0)).unwrap_err();
+        assert_eq!(err, "cannot set `l.2.y`: parent is a number, not an object");
+        let err = FieldPath::parse("l.2.y.z").unwrap().set(&mut d, json!(0)).unwrap_err();
+        assert_eq!(err, "cannot set `l.2.y.z`: `y` would be inside a number, not an object");
     }
 
     #[test]

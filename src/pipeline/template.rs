@@ -4,6 +4,8 @@
 //! `{{{a.b}}}` form, which is the same thing here because we never produce
 //! HTML). Missing fields render as the empty string, as mustache does.
 
+use std::borrow::Cow;
+
 use serde_json::Value;
 
 use super::field_path::FieldPath;
@@ -70,6 +72,37 @@ impl Template {
             }
         }
         out
+    }
+}
+
+/// A field name that may be a template (`set`'s and `remove`'s `field`).
+/// A name without `{{` is parsed once at load time; rendering and parsing
+/// it for every document was a large share of a cheap processor's cost.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PathTemplate {
+    /// A plain dotted path.
+    Fixed(FieldPath),
+    /// A path computed per document.
+    Templated(Template),
+}
+
+impl PathTemplate {
+    /// Compiles a field option; a plain path must be valid.
+    pub fn parse(src: &str) -> Result<Self, String> {
+        let template = Template::parse(src)?;
+        Ok(if template.is_literal() {
+            PathTemplate::Fixed(FieldPath::parse(src)?)
+        } else {
+            PathTemplate::Templated(template)
+        })
+    }
+
+    /// The path for one document. `Err` is the rendered name's parse error.
+    pub fn resolve(&self, doc: &Document) -> Result<Cow<'_, FieldPath>, String> {
+        match self {
+            PathTemplate::Fixed(path) => Ok(Cow::Borrowed(path)),
+            PathTemplate::Templated(t) => FieldPath::parse(&t.render(doc)).map(Cow::Owned),
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use serde_json::Value;
 use crate::document::Document;
 use crate::pipeline::field_path::FieldPath;
 use crate::pipeline::processor::{ExecContext, Flow, OneOrMany, ProcessError, Processor, parse_config};
-use crate::pipeline::template::Template;
+use crate::pipeline::template::PathTemplate;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -20,7 +20,7 @@ struct Config {
 }
 
 enum Mode {
-    Remove(Vec<Template>),
+    Remove(Vec<PathTemplate>),
     Keep(Vec<FieldPath>),
 }
 
@@ -35,7 +35,7 @@ pub fn build(config: &Value) -> Result<Box<dyn Processor>, String> {
         (Some(f), None) => Mode::Remove(
             f.into_vec()
                 .iter()
-                .map(|s| Template::parse(s))
+                .map(|s| PathTemplate::parse(s))
                 .collect::<Result<_, _>>()?,
         ),
         (None, Some(k)) => Mode::Keep(
@@ -58,10 +58,9 @@ impl Processor for Remove {
         match &self.mode {
             Mode::Remove(fields) => {
                 for t in fields {
-                    let name = t.render(doc);
-                    let path = FieldPath::parse(&name)?;
+                    let path = t.resolve(doc)?;
                     if path.remove(doc).is_none() && !self.ignore_missing {
-                        return Err(ProcessError::new(format!("field `{name}` not present")));
+                        return Err(ProcessError::new(format!("field `{path}` not present")));
                     }
                 }
             }

@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::document::Document;
 use crate::pipeline::field_path::FieldPath;
 use crate::pipeline::processor::{ExecContext, Flow, ProcessError, Processor, parse_config};
-use crate::pipeline::template::{Template, ValueTemplate};
+use crate::pipeline::template::{PathTemplate, ValueTemplate};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -39,13 +39,8 @@ enum Source {
 
 /// The target: a fixed path, or a `{{template}}` rendered per document (ES
 /// allows templates in `set.field`).
-enum Target {
-    Fixed(FieldPath),
-    Templated(Template),
-}
-
 struct Set {
-    field: Target,
+    field: PathTemplate,
     source: Source,
     override_existing: bool,
     ignore_empty_value: bool,
@@ -59,12 +54,7 @@ pub fn build(config: &Value) -> Result<Box<dyn Processor>, String> {
         (Some(_), Some(_)) => return Err("`value` and `copy_from` cannot both be set".to_owned()),
         (None, None) => return Err("one of `value` or `copy_from` is required".to_owned()),
     };
-    let template = Template::parse(&c.field)?;
-    let field = if template.is_literal() {
-        Target::Fixed(FieldPath::parse(&c.field)?)
-    } else {
-        Target::Templated(template)
-    };
+    let field = PathTemplate::parse(&c.field)?;
     Ok(Box::new(Set {
         field,
         source,
@@ -83,15 +73,10 @@ fn is_empty(v: &Value) -> bool {
 
 impl Processor for Set {
     fn process(&self, doc: &mut Document, _: &mut ExecContext<'_>) -> Result<Flow, ProcessError> {
-        let rendered;
-        let field = match &self.field {
-            Target::Fixed(f) => f,
-            Target::Templated(t) => {
-                let name = t.render(doc);
-                rendered = FieldPath::parse(&name).map_err(|e| ProcessError::new(format!("set: field {e}")))?;
-                &rendered
-            }
-        };
+        let field = self
+            .field
+            .resolve(doc)
+            .map_err(|e| ProcessError::new(format!("set: field {e}")))?;
         if !self.override_existing && field.get(doc).is_some_and(|v| !v.is_null()) {
             return Ok(Flow::Continue);
         }

@@ -100,9 +100,20 @@ pub fn builtin(ecs: EcsCompatibility) -> &'static HashMap<String, String> {
                 bank.insert(name.to_owned(), definition.to_owned());
             }
         }
+        if let Some(ipv6) = bank.get_mut("IPV6") {
+            ipv6.insert_str(0, IPV6_GUARD);
+        }
         bank
     })
 }
+
+/// Put in front of the built-in `IPV6`. Every alternative of that pattern
+/// starts with one to four hex digits and a colon, or with a colon, so this
+/// lookahead changes no match; it makes a non-IPv6 text fail at once instead
+/// of after trying each of the pattern's dozens of alternatives. `IP` tries
+/// `IPV6` first, so without it every IPv4 address and every word paid for
+/// those attempts (a third of the nginx access line's match time).
+const IPV6_GUARD: &str = "(?=[0-9A-Fa-f]{0,4}:)";
 
 /// The `NAME definition` pairs of a pattern file, in file order, read the way
 /// Elasticsearch and Logstash read them: leading whitespace is ignored, lines

@@ -506,3 +506,80 @@ fn timing_nginx() {
         total.as_secs_f64() * 1e9 / 40_000.0
     );
 }
+
+/// The lookahead put in front of the built-in IPV6 must not change what it
+/// matches: compare with the vendored definition on listed and random texts.
+#[test]
+fn ipv6_guard_changes_no_match() {
+    let (_, raw) = patterns::definitions(include_str!("patterns/legacy/grok-patterns"))
+        .find(|(name, _)| *name == "IPV6")
+        .expect("vendored IPV6");
+    let guarded = grok(json!({"field": "m", "patterns": ["%{IPV6:ip}"]}));
+    let vendored = grok(json!({
+        "field": "m",
+        "patterns": ["%{RAW_IPV6:ip}"],
+        "pattern_definitions": {"RAW_IPV6": raw}
+    }));
+    let outcome = |p: &dyn Processor, text: &str| {
+        let mut doc = Document::from_message("");
+        doc.source.insert("m".into(), json!(text));
+        let pipelines = crate::pipeline::PipelineSet::empty();
+        let mut ctx = ExecContext {
+            pipelines: &pipelines,
+            pipeline: "test",
+            depth: 0,
+        };
+        p.process(&mut doc, &mut ctx)
+            .ok()
+            .map(|_| doc.source.get("ip").cloned())
+    };
+    let mut texts: Vec<String> = [
+        "::",
+        "::1",
+        "1::",
+        "fe80::1%eth0",
+        "2001:db8::1",
+        "2001:0db8:85a3:0000:0000:8a2e:0370:7334",
+        "::ffff:192.0.2.1",
+        "1:2:3:4:5:6:1.2.3.4",
+        "12345::1",
+        "10.0.0.1",
+        "-",
+        "host:80",
+        "a b 2001:db8::7 c",
+        "x::y",
+        "1:2",
+        "g::1",
+        "ABCD:ef01::",
+        "[::1]:443",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    // Random texts made of IPv6-like pieces, from a fixed LCG.
+    let pieces = [
+        "0", "1a", "ffff", "DB8", "12345", ":", ":", "::", ".", "1.2.3.4", "%eth0", " ", "g", "7",
+    ];
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) as usize
+    };
+    for _ in 0..3000 {
+        let mut text = String::new();
+        for _ in 0..2 + next() % 14 {
+            text.push_str(pieces[next() % pieces.len()]);
+        }
+        texts.push(text);
+    }
+    let mut matched = 0;
+    for text in &texts {
+        let guarded = outcome(&*guarded, text);
+        assert_eq!(guarded, outcome(&*vendored, text), "on `{text}`");
+        matched += usize::from(guarded.is_some());
+    }
+    // The comparison means something only if many texts match.
+    assert!(matched > 500, "only {matched} texts matched");
+}
