@@ -16,11 +16,6 @@ use sluice::document::Document;
 use sluice::generator::{Generator, Kind};
 use sluice::pipeline::{CompileOptions, PipelineSet, Processed};
 
-// The allocator the `sluice` binary uses (src/main.rs); a bench binary
-// needs its own.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[path = "../tests/support/mmdb_fixture.rs"]
 mod mmdb_fixture;
 

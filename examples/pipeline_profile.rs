@@ -24,10 +24,6 @@ use sluice::document::Document;
 use sluice::generator::{Generator, Kind};
 use sluice::pipeline::{CompileOptions, PipelineSet, Processed};
 
-// Same allocator as the service and the benchmark.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 const LINES: usize = 12_000;
 
 fn main() {

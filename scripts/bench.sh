@@ -85,13 +85,20 @@ YAML
   local t0 c0 t1 c1 docs
   t0=$(date +%s.%N); c0=$(cpu_ticks "$pid")
   if [ -n "${STALL:-}" ]; then
-    local samples=()
+    local samples=() stall_start fill_secs
     until grep -q stalling "$work/sink-$name.log"; do sleep 0.2; alive "$pid"; done
-    sleep 5  # let the buffers fill
-    for _ in $(seq 1 $((STALL_SECS - 10))); do samples+=("$(rss_kb "$pid")"); sleep 1; done
+    stall_start=$(date +%s)
+    # Records keep flowing in until the in-flight budget is full and
+    # consumption pauses; from then on memory must stay flat.
+    until [ "$(metric sluice_consumer_paused)" -ge 1 ] || [ $(($(date +%s) - stall_start)) -ge $((STALL_SECS / 2)) ]; do
+      sleep 0.2; alive "$pid"
+    done
+    fill_secs=$(($(date +%s) - stall_start))
+    echo "in-flight budget full ${fill_secs}s into the stall; sampling RSS until it ends"
+    while [ $(($(date +%s) - stall_start)) -lt $((STALL_SECS - 2)) ]; do samples+=("$(rss_kb "$pid")"); sleep 1; done
     printf '%s\n' "${samples[@]}" | sort -n | awk -v secs="$STALL_SECS" '
       NR==1 {min=$1} {max=$1}
-      END {printf "RSS during a %ds stall: min %.1f MB, max %.1f MB (%.1f%% spread)\n", secs, min/1024, max/1024, (max-min)*100/min}'
+      END {printf "RSS while paused in a %ds stall: min %.1f MB, max %.1f MB (%.1f%% spread)\n", secs, min/1024, max/1024, (max-min)*100/min}'
   fi
   until [ "$(metric sluice_es_docs_total)" -ge "$N" ]; do sleep 0.05; alive "$pid"; done
   t1=$(date +%s.%N); c1=$(cpu_ticks "$pid")
@@ -100,7 +107,7 @@ YAML
   awk -v n="$docs" -v t0="$t0" -v t1="$t1" -v c0="$c0" -v c1="$c1" -v hz="$hz" -v raw="$raw_rate" -v rss="$(hwm_kb "$pid")" -v name="$name" 'BEGIN {
     secs = t1 - t0; rate = n / secs; cpu = (c1 - c0) / hz;
     printf "%s: %d docs in %.2f s = %.0f docs/s (%.0f%% of raw consume), %.2f CPU-s per 100k docs, peak RSS %.1f MB\n",
-      name, n, secs, rate, raw > 0 ? 100 * rate / raw : 0, cpu * 100000 / n, rss / 1024 }'
+      name, n, secs, rate, (raw > 0 ? 100 * rate / raw : 0), cpu * 100000 / n, rss / 1024 }'
   kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
   kill "$sink"; wait "$sink" 2>/dev/null || true
 }

@@ -545,10 +545,13 @@ fn default_commit_interval() -> Duration {
 fn default_revoke_timeout() -> Duration {
     Duration::from_secs(10)
 }
-// Raw record bytes; the parsed documents and bulk bodies add roughly 3×,
-// which keeps peak RSS under 200 MB.
+// Raw record bytes. Each record in flight also holds its encoded bulk lines
+// and the original for the dead-letter queue, about 5× the raw size for
+// nginx lines; 16 MiB is still four times what the default bulk
+// concurrency (4 × 5000 documents) needs, and keeps peak RSS near 200 MB
+// with the full nginx pipeline (see the README's benchmarks).
 fn default_max_in_flight_bytes() -> ByteSize {
-    ByteSize(32 * 1024 * 1024)
+    ByteSize(16 * 1024 * 1024)
 }
 fn default_stall_timeout() -> Duration {
     Duration::from_secs(120)
