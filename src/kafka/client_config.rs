@@ -71,11 +71,15 @@ pub fn consumer(k: &KafkaConfig, commit_interval: std::time::Duration) -> Result
         .set("max.poll.interval.ms", k.max_poll_interval.as_millis().to_string())
         // Lag and high watermarks for metrics come from the statistics.
         .set("statistics.interval.ms", "5000")
-        // librdkafka prefetches up to 64 MiB per consumer by default; a
-        // smaller queue keeps RSS bounded (the in-flight budget covers the
-        // rest). Fetch responses can still be large, so
+        // librdkafka prefetches up to 64 MiB per consumer, in fetches of up
+        // to 50 MiB, by default; 8 MiB of each keeps RSS bounded (the
+        // in-flight budget covers the rest) and is still about a second of
+        // records ahead of the pipeline. scripts/bench.sh measured the
+        // plateau during an Elasticsearch stall at 161 MB with these, 181 MB
+        // with a 16 MiB queue. Some brokers answer with more than asked, so
         // receive.message.max.bytes stays at its 100 MB default.
-        .set("queued.max.messages.kbytes", "16384");
+        .set("queued.max.messages.kbytes", "8192")
+        .set("fetch.max.bytes", "8388608");
     apply_passthrough(&mut c, k);
     Ok(c)
 }
@@ -147,6 +151,9 @@ routes: [{ topic: t, pipeline: p, index: i }]
         assert_eq!(cc.get("auto.commit.interval.ms"), Some("5000"));
         assert_eq!(cc.get("sasl.password"), Some("pw"));
         assert_eq!(cc.get("security.protocol"), Some("sasl_ssl"));
+        // The prefetch is bounded for memory.
+        assert_eq!(cc.get("queued.max.messages.kbytes"), Some("8192"));
+        assert_eq!(cc.get("fetch.max.bytes"), Some("8388608"));
         let pc = producer(&c.kafka).unwrap();
         assert_eq!(pc.get("fetch.min.bytes"), None);
         assert_eq!(pc.get("linger.ms"), Some("50"));
