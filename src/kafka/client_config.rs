@@ -72,12 +72,10 @@ pub fn consumer(k: &KafkaConfig, commit_interval: std::time::Duration) -> Result
         // Lag and high watermarks for metrics come from the statistics.
         .set("statistics.interval.ms", "5000")
         // librdkafka prefetches up to 64 MiB per consumer, in fetches of up
-        // to 50 MiB, by default; 8 MiB of each keeps RSS bounded (the
-        // in-flight budget covers the rest) and is still about a second of
-        // records ahead of the pipeline. scripts/bench.sh measured the
-        // plateau during an Elasticsearch stall at 161 MB with these, 181 MB
-        // with a 16 MiB queue. Some brokers answer with more than asked, so
-        // receive.message.max.bytes stays at its 100 MB default.
+        // to 50 MiB, by default; 8 MiB of each bounds that memory and is
+        // still about a second of records ahead of the pipeline. Some
+        // brokers answer with more than asked, so receive.message.max.bytes
+        // stays at its 100 MB default.
         .set("queued.max.messages.kbytes", "8192")
         .set("fetch.max.bytes", "8388608");
     apply_passthrough(&mut c, k);
