@@ -84,14 +84,24 @@ pub async fn bind(
     addr: SocketAddr,
     health: Health,
 ) -> anyhow::Result<(SocketAddr, impl std::future::Future<Output = std::io::Result<()>>)> {
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {addr} for metrics (metrics.listen): {e}"))?;
-    let bound = listener.local_addr()?;
     let app = Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(health);
+    serve(addr, app).await
+}
+
+/// Binds `addr` for the metrics/health listener and returns the bound
+/// address and the future that serves `app` on it; shared by `sluice run`
+/// and `sluice alert`.
+pub async fn serve(
+    addr: SocketAddr,
+    app: Router,
+) -> anyhow::Result<(SocketAddr, impl std::future::Future<Output = std::io::Result<()>>)> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr} for metrics (metrics.listen): {e}"))?;
+    let bound = listener.local_addr()?;
     Ok((bound, async move { axum::serve(listener, app).await }))
 }

@@ -68,14 +68,10 @@ pub async fn bind(
     addr: SocketAddr,
     health: Health,
 ) -> anyhow::Result<(SocketAddr, impl std::future::Future<Output = std::io::Result<()>>)> {
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {addr} for metrics (metrics.listen): {e}"))?;
-    let bound = listener.local_addr()?;
     let app = Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(health);
-    Ok((bound, async move { axum::serve(listener, app).await }))
+    crate::http::serve(addr, app).await
 }

@@ -4,14 +4,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::Args;
-use tracing::error;
-
 use super::EXIT_INVALID;
 use crate::alert::clock::SystemClock;
 use crate::alert::config::AlertConfig;
 use crate::alert::runner::{self, RunOptions};
-use crate::logging::{self, LogFormat};
+use crate::logging::LogFormat;
+use clap::Args;
 
 #[derive(Args, Debug)]
 pub struct AlertArgs {
@@ -55,33 +53,16 @@ pub fn run(args: AlertArgs, cli_format: LogFormat, level_given: bool) -> ExitCod
             }
         };
     }
-    if !level_given {
-        let format = if cli_format == LogFormat::Text {
-            config.log.format
-        } else {
-            cli_format
-        };
-        logging::init(format, None);
-    }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let clock = Arc::new(SystemClock);
-    match runtime.block_on(runner::run(
-        config,
-        clock,
-        RunOptions::default(),
-        crate::shutdown::signal(),
-    )) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            error!("{e:#}");
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    let format = config.log.format;
+    super::run_service(
+        cli_format,
+        level_given,
+        format,
+        runner::run(
+            config,
+            Arc::new(SystemClock),
+            RunOptions::default(),
+            crate::shutdown::signal(),
+        ),
+    )
 }

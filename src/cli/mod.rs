@@ -193,3 +193,36 @@ fn check_config(path: &std::path::Path, args: &CheckArgs) -> ExitCode {
         }
     }
 }
+
+/// Blocks on a long-running command (`run`, `alert`) after the start they
+/// share: logging in the config's format unless the command line chose one,
+/// then the async runtime. An error is logged and printed.
+fn run_service<F>(cli_format: LogFormat, level_given: bool, config_format: LogFormat, service: F) -> ExitCode
+where
+    F: std::future::Future<Output = anyhow::Result<()>>,
+{
+    if !level_given {
+        // The command line wins; otherwise the config's format.
+        let format = if cli_format == LogFormat::Text {
+            config_format
+        } else {
+            cli_format
+        };
+        logging::init(format, None);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(service) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -3,13 +3,11 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Args;
-use tracing::error;
-
 use super::EXIT_INVALID;
 use crate::app::{self, RunOptions};
 use crate::config::Config;
 use crate::logging::{self, LogFormat};
+use clap::Args;
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
@@ -33,33 +31,16 @@ pub fn run(args: RunArgs, cli_format: LogFormat, level_given: bool) -> ExitCode 
             return ExitCode::from(EXIT_INVALID);
         }
     };
-    if !level_given {
-        // The command line wins; otherwise the config's format.
-        let format = if cli_format == LogFormat::Text {
-            config.log.format
-        } else {
-            cli_format
-        };
-        logging::init(format, None);
-    }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
     let opts = RunOptions {
         geoip_dir: args.geoip_dir,
         user_agent_regexes: args.user_agent_regexes,
         metrics_bound: None,
     };
-    match runtime.block_on(app::run(config, opts, crate::shutdown::signal())) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            error!("{e:#}");
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    let format = config.log.format;
+    super::run_service(
+        cli_format,
+        level_given,
+        format,
+        app::run(config, opts, crate::shutdown::signal()),
+    )
 }
