@@ -56,13 +56,14 @@ impl Health {
 
 async fn metrics(State(h): State<Health>) -> impl IntoResponse {
     h.metrics.refresh(&h.offsets, h.stall_timeout);
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-        h.metrics.render(),
-    )
+    ([(header::CONTENT_TYPE, PROMETHEUS_TEXT)], h.metrics.render())
 }
 
-async fn healthz() -> impl IntoResponse {
+/// Content type of the Prometheus text exposition.
+pub(crate) const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// `/healthz`: the process is alive (both `sluice run` and `sluice alert`).
+pub(crate) async fn healthz() -> impl IntoResponse {
     "ok\n"
 }
 

@@ -41,13 +41,9 @@ impl Health {
 
 async fn metrics(State(h): State<Health>) -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(header::CONTENT_TYPE, crate::http::PROMETHEUS_TEXT)],
         h.metrics.render(),
     )
-}
-
-async fn healthz() -> impl IntoResponse {
-    "ok\n"
 }
 
 async fn readyz(State(h): State<Health>) -> impl IntoResponse {
@@ -70,7 +66,7 @@ pub async fn bind(
 ) -> anyhow::Result<(SocketAddr, impl std::future::Future<Output = std::io::Result<()>>)> {
     let app = Router::new()
         .route("/metrics", get(metrics))
-        .route("/healthz", get(healthz))
+        .route("/healthz", get(crate::http::healthz))
         .route("/readyz", get(readyz))
         .with_state(health);
     crate::http::serve(addr, app).await
