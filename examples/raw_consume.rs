@@ -34,19 +34,35 @@ struct Args {
     /// offset explicitly.
     #[arg(long)]
     seek_after_resume: bool,
+    /// Extra librdkafka setting, KEY=VALUE; repeatable. bench.sh passes the
+    /// same LIBRDKAFKA overrides as it gives Sluice.
+    #[arg(short = 'X', value_parser = parse_kv)]
+    set: Vec<(String, String)>,
+}
+
+fn parse_kv(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("expected KEY=VALUE, got {s:?}"))
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let consumer: BaseConsumer = ClientConfig::new()
+    let mut config = ClientConfig::new();
+    config
         .set("bootstrap.servers", &args.brokers)
         .set("group.id", &args.group)
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
         .set("partition.assignment.strategy", "cooperative-sticky")
-        // The same prefetch budget as Sluice's consumer.
-        .set("queued.max.messages.kbytes", "16384")
-        .create()?;
+        // The same prefetch bounds as Sluice's consumer
+        // (src/kafka/client_config.rs).
+        .set("queued.max.messages.kbytes", "8192")
+        .set("fetch.max.bytes", "8388608");
+    for (k, v) in &args.set {
+        config.set(k, v);
+    }
+    let consumer: BaseConsumer = config.create()?;
     match (args.partition, args.start_offset) {
         (Some(p), Some(o)) => {
             let mut tpl = rdkafka::TopicPartitionList::new();

@@ -42,13 +42,26 @@ create_topic "$KAFKA_PORT" sluice-dlq 1
 echo "producing $N nginx lines..."
 "$rel/sluice" generate --brokers "127.0.0.1:$KAFKA_PORT" --topic bench --kind nginx-access --count "$N" --seed 42 2>/dev/null
 
+# The LIBRDKAFKA map as raw_consume -X KEY=VALUE arguments.
+raw_x=()
+while IFS= read -r kv; do
+  [ -n "$kv" ] && raw_x+=(-X "$kv")
+done < <(echo "$LIBRDKAFKA" | tr -d '{}"' | tr ',' '\n' | sed -E 's/^ *([^: ]+) *: *(.*[^ ]) *$/\1=\2/; /^ *$/d')
+
 raw_rate=0
 if want raw; then
+  # The ratio is taken against a consumer with Sluice's own librdkafka
+  # settings (prefetch bounded to 8 MiB), so it measures what Sluice adds
+  # on top of consuming. librdkafka's unbounded defaults (64 MiB queue,
+  # 50 MiB fetches) are shown too: tansu answers large fetches much faster.
   echo
-  echo "== raw consume (rdkafka, same broker)"
-  raw=$("$rel/examples/raw_consume" --brokers "127.0.0.1:$KAFKA_PORT" --topic bench --count "$N" --group "raw-$RANDOM")
+  echo "== raw consume (rdkafka, same broker, Sluice's librdkafka settings)"
+  raw=$("$rel/examples/raw_consume" --brokers "127.0.0.1:$KAFKA_PORT" --topic bench --count "$N" --group "raw-$RANDOM" "${raw_x[@]}")
   echo "$raw"
   raw_rate=$(echo "$raw" | sed -E 's/.*records_per_sec=([0-9]+).*/\1/')
+  echo "== raw consume, librdkafka's default prefetch (context, not the ratio's base)"
+  "$rel/examples/raw_consume" --brokers "127.0.0.1:$KAFKA_PORT" --topic bench --count "$N" --group "raw-$RANDOM" \
+    -X queued.max.messages.kbytes=65536 -X fetch.max.bytes=52428800 "${raw_x[@]}"
 fi
 
 # alive PID...: fails the bench if the broker or Sluice died, rather than
@@ -90,15 +103,26 @@ YAML
     stall_start=$(date +%s)
     # Records keep flowing in until the in-flight budget is full and
     # consumption pauses; from then on memory must stay flat.
-    until [ "$(metric sluice_consumer_paused)" -ge 1 ] || [ $(($(date +%s) - stall_start)) -ge $((STALL_SECS / 2)) ]; do
+    # Consumption also pauses briefly in normal running, so "full" means
+    # paused in five samples in a row, a second or more into the stall.
+    local paused_for=0
+    until { [ "$paused_for" -ge 5 ] && [ $(($(date +%s) - stall_start)) -ge 1 ]; } || [ $(($(date +%s) - stall_start)) -ge $((STALL_SECS / 2)) ]; do
+      if [ "$(metric sluice_consumer_paused)" -ge 1 ]; then paused_for=$((paused_for + 1)); else paused_for=0; fi
       sleep 0.2; alive "$pid"
     done
     fill_secs=$(($(date +%s) - stall_start))
     echo "in-flight budget full ${fill_secs}s into the stall; sampling RSS until it ends"
     while [ $(($(date +%s) - stall_start)) -lt $((STALL_SECS - 2)) ]; do samples+=("$(rss_kb "$pid")"); sleep 1; done
-    printf '%s\n' "${samples[@]}" | sort -n | awk -v secs="$STALL_SECS" '
-      NR==1 {min=$1} {max=$1}
-      END {printf "RSS while paused in a %ds stall: min %.1f MB, max %.1f MB (%.1f%% spread)\n", secs, min/1024, max/1024, (max-min)*100/min}'
+    echo "RSS samples (MB, 1/s): $(printf "%s\n" "${samples[@]}" | awk '{printf "%.0f ", $1/1024}')"
+    # Flat means no growth: nothing above the size at the pause. Sluice
+    # trims free memory when it pauses, so RSS may step down first; the
+    # spread is therefore also given for the stall after its first 5 s.
+    printf '%s\n' "${samples[@]}" | awk -v secs="$STALL_SECS" '
+      NR==1 {first=$1; min=$1; max=$1}
+      {if ($1 < min) min=$1; if ($1 > max) max=$1}
+      NR>5 {if (!lmin || $1 < lmin) lmin=$1; if ($1 > lmax) lmax=$1}
+      END {printf "RSS while paused in a %ds stall: %.1f MB at the pause, then %.1f-%.1f MB; growth above the pause size %.1f%%; spread after the first 5 s %.1f%%\n",
+        secs, first/1024, min/1024, max/1024, (max-first)*100/first, (lmin ? (lmax-lmin)*100/lmin : 0)}'
   fi
   until [ "$(metric sluice_es_docs_total)" -ge "$N" ]; do sleep 0.05; alive "$pid"; done
   t1=$(date +%s.%N); c1=$(cpu_ticks "$pid")

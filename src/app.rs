@@ -104,6 +104,8 @@ pub async fn run(config: Config, mut opts: RunOptions, shutdown: impl Future<Out
         version = set.version(),
         "pipelines compiled"
     );
+    // Compiling left garbage behind; from now on it is handed back.
+    crate::memory::spawn_trimmer();
     let pipelines = Arc::new(ArcSwap::from_pointee(set));
     let metrics = Metrics::new(Arc::clone(&pipelines));
     crate::reload::publish(&metrics, &pipelines.load(), None);

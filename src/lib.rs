@@ -12,6 +12,7 @@ pub mod generator;
 pub mod http;
 pub mod kafka;
 pub mod logging;
+pub mod memory;
 pub mod metrics;
 pub mod offsets;
 pub mod pipeline;

@@ -201,6 +201,7 @@ fn run_service<F>(cli_format: LogFormat, level_given: bool, config_format: LogFo
 where
     F: std::future::Future<Output = anyhow::Result<()>>,
 {
+    crate::memory::limit_malloc_arenas();
     if !level_given {
         // The command line wins; otherwise the config's format.
         let format = if cli_format == LogFormat::Text {

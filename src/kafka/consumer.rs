@@ -299,6 +299,9 @@ impl ConsumerStage {
                 paused = true;
                 paused_generation = generation;
                 metrics.consumer_paused.set(1);
+                // Waiting on Elasticsearch from here on: sit at the
+                // smallest resident size.
+                crate::memory::trim_soon();
             } else if !want_pause && paused {
                 set_paused(&consumer, false);
                 paused = false;
