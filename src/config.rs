@@ -548,8 +548,9 @@ fn default_revoke_timeout() -> Duration {
 // Raw record bytes. Each record in flight also holds its encoded bulk lines
 // and the original for the dead-letter queue, about 5× the raw size for
 // nginx lines; 16 MiB is still four times what the default bulk
-// concurrency (4 × 5000 documents) needs, and keeps peak RSS near 200 MB
-// with the full nginx pipeline (see the README's benchmarks).
+// concurrency (4 × 5000 documents) needs, and keeps peak RSS under 200 MB
+// with the full nginx pipeline, even after an Elasticsearch stall (see the
+// README's benchmarks).
 fn default_max_in_flight_bytes() -> ByteSize {
     ByteSize(16 * 1024 * 1024)
 }
