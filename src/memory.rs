@@ -112,4 +112,24 @@ mod tests {
         assert_eq!(arena_limit(Some(std::ffi::OsStr::new("8"))), None);
         assert_eq!(arena_limit(None), Some(DEFAULT_ARENAS));
     }
+
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[test]
+    fn one_trimmer_thread_per_process_and_asking_never_blocks() {
+        let trimmers = || {
+            std::fs::read_dir("/proc/self/task")
+                .expect("procfs")
+                .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+                // Thread names are cut to 15 bytes.
+                .filter(|name| name.trim() == "sluice-malloc-t")
+                .count()
+        };
+        spawn_trimmer();
+        spawn_trimmer();
+        for _ in 0..100 {
+            trim_soon();
+        }
+        assert_eq!(trimmers(), 1);
+        assert!(TRIMMER.get().is_some());
+    }
 }
