@@ -8,8 +8,7 @@ use std::time::Duration;
 use base64::Engine;
 
 use crate::pipelines_support::repo;
-use crate::service_support::{Service, ServiceConfig, serial};
-use crate::support::es_client::EsClient;
+use crate::service_support::{Peers, Service, ServiceConfig, serial};
 use crate::support::eventually;
 use crate::support::kafka_client::{self, Rec};
 use crate::support::peers::{Elastic, Kafka};
@@ -27,11 +26,7 @@ const ROUTE: &str = r#"  - topic: app-logs
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https_with_custom_ca_client_cert_and_basic_auth() {
     let _serial = serial().await;
-    let kafka = Kafka::start();
-    kafka.create_topic("app-logs", 1);
-    kafka.create_topic("sluice-dlq", 1);
-    let es_peer = Elastic::start();
-    let es = EsClient::new(es_peer.url());
+    let Peers { kafka, es_peer, es } = Peers::start(&[("app-logs", 1)]);
     let pki = Pki::generate();
     let proxy = TlsProxy::start(&pki, es_peer.url(), true);
     let secrets = tempfile::tempdir().expect("tempdir");

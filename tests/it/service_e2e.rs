@@ -8,12 +8,12 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use sluice::generator::{Generator, Kind};
 
-use crate::service_support::{Service, ServiceConfig, serial};
+use crate::service_support::{Peers, Service, ServiceConfig, serial};
 use crate::support::es_client::EsClient;
 use crate::support::eventually;
 use crate::support::fault_proxy::{FaultProxy, ItemError, ItemSelect, Plan, Step};
 use crate::support::kafka_client::{self, Rec};
-use crate::support::peers::{Elastic, Kafka};
+use crate::support::peers::Kafka;
 
 const GROUP: &str = "sluice";
 const DLQ: &str = "dead_letter: { topic: sluice-dlq }\n";
@@ -103,11 +103,7 @@ async fn check_ids(es: &EsClient, pattern: &str, lines: &[(String, DateTime<Utc>
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_lines_land_once_in_their_daily_indices() {
     let _serial = serial().await;
-    let kafka = Kafka::start();
-    kafka.create_topic("nginx-access", 4);
-    kafka.create_topic("sluice-dlq", 1);
-    let es_peer = Elastic::start();
-    let es = EsClient::new(es_peer.url());
+    let Peers { kafka, es_peer, es } = Peers::start(&[("nginx-access", 4)]);
 
     // 30 s apart, 10k lines span ~3.5 days. A Beijing day starts at 16:00
     // UTC, and the index names must follow it.
@@ -159,11 +155,7 @@ async fn ten_thousand_lines_land_once_in_their_daily_indices() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_mid_stream_then_resume_is_exact() {
     let _serial = serial().await;
-    let kafka = Kafka::start();
-    kafka.create_topic("nginx-access", 4);
-    kafka.create_topic("sluice-dlq", 1);
-    let es_peer = Elastic::start();
-    let es = EsClient::new(es_peer.url());
+    let Peers { kafka, es_peer, es } = Peers::start(&[("nginx-access", 4)]);
     let lines = nginx_lines(10_000, march_first(), chrono::Duration::seconds(1), 12);
     let placed = produce_lines(&kafka, "nginx-access", &lines, 4).await;
     let config = ServiceConfig {
@@ -220,12 +212,7 @@ async fn sigkill_mid_stream_then_resume_is_exact() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn poison_records_go_to_the_dead_letter_queue() {
     let _serial = serial().await;
-    let kafka = Kafka::start();
-    kafka.create_topic("nginx-access", 2);
-    kafka.create_topic("app-logs", 1);
-    kafka.create_topic("sluice-dlq", 1);
-    let es_peer = Elastic::start();
-    let es = EsClient::new(es_peer.url());
+    let Peers { kafka, es_peer, es } = Peers::start(&[("nginx-access", 2), ("app-logs", 1)]);
     let routes = r#"  - topic: nginx-access
     pipeline: nginx-access
     index: "logs-nginx.access-%{+yyyy.MM.dd}"
@@ -321,11 +308,7 @@ async fn poison_records_go_to_the_dead_letter_queue() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn elasticsearch_faults_hold_commits_and_lose_nothing() {
     let _serial = serial().await;
-    let kafka = Kafka::start();
-    kafka.create_topic("nginx-access", 4);
-    kafka.create_topic("sluice-dlq", 1);
-    let es_peer = Elastic::start();
-    let es = EsClient::new(es_peer.url());
+    let Peers { kafka, es_peer, es } = Peers::start(&[("nginx-access", 4)]);
     let proxy = FaultProxy::start(es_peer.url());
 
     let first = nginx_lines(1_000, march_first(), chrono::Duration::seconds(1), 14);
@@ -388,11 +371,7 @@ async fn elasticsearch_faults_hold_commits_and_lose_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_consumer_leaving_mid_stream_loses_nothing() {
     let _serial = serial().await;
-    let kafka = Kafka::start();
-    kafka.create_topic("nginx-access", 4);
-    kafka.create_topic("sluice-dlq", 1);
-    let es_peer = Elastic::start();
-    let es = EsClient::new(es_peer.url());
+    let Peers { kafka, es_peer, es } = Peers::start(&[("nginx-access", 4)]);
     let config = ServiceConfig {
         extra: DLQ.to_owned(),
         ..ServiceConfig::new(&kafka.bootstrap(), es_peer.url(), NGINX_ROUTE)
@@ -429,11 +408,7 @@ async fn a_consumer_leaving_mid_stream_loses_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_under_load_commits_exactly_what_was_indexed() {
     let _serial = serial().await;
-    let kafka = Kafka::start();
-    kafka.create_topic("nginx-access", 4);
-    kafka.create_topic("sluice-dlq", 1);
-    let es_peer = Elastic::start();
-    let es = EsClient::new(es_peer.url());
+    let Peers { kafka, es_peer, es } = Peers::start(&[("nginx-access", 4)]);
     let lines = nginx_lines(8_000, march_first(), chrono::Duration::seconds(1), 17);
     let placed = produce_lines(&kafka, "nginx-access", &lines, 4).await;
     let config = ServiceConfig {
@@ -498,11 +473,7 @@ async fn sigterm_under_load_commits_exactly_what_was_indexed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pipelines_reload_while_running() {
     let _serial = serial().await;
-    let kafka = Kafka::start();
-    kafka.create_topic("app-logs", 1);
-    kafka.create_topic("sluice-dlq", 1);
-    let es_peer = Elastic::start();
-    let es = EsClient::new(es_peer.url());
+    let Peers { kafka, es_peer, es } = Peers::start(&[("app-logs", 1)]);
     let dir = tempfile::tempdir().expect("tempdir");
     for entry in std::fs::read_dir(crate::pipelines_support::repo().join("pipelines")).expect("pipelines") {
         let path = entry.expect("entry").path();

@@ -7,7 +7,8 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::pipelines_support::{geoip_dir, repo};
-use crate::support::peers::free_port;
+use crate::support::es_client::EsClient;
+use crate::support::peers::{Elastic, Kafka, free_port};
 
 /// Service end-to-end tests each run a broker, an ES-API server and one or
 /// two services; on a 2-core machine running them at once makes timings
@@ -15,6 +16,28 @@ use crate::support::peers::free_port;
 pub async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
     static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     LOCK.lock().await
+}
+
+/// The peers of one end-to-end test: a broker with its topics and the
+/// dead-letter topic `sluice-dlq`, and the ES-API server with a client.
+pub struct Peers {
+    pub kafka: Kafka,
+    pub es_peer: Elastic,
+    pub es: EsClient,
+}
+
+impl Peers {
+    /// Starts both peers; `topics` are (name, partitions).
+    pub fn start(topics: &[(&str, i32)]) -> Peers {
+        let kafka = Kafka::start();
+        for (name, partitions) in topics {
+            kafka.create_topic(name, *partitions);
+        }
+        kafka.create_topic("sluice-dlq", 1);
+        let es_peer = Elastic::start();
+        let es = EsClient::new(es_peer.url());
+        Peers { kafka, es_peer, es }
+    }
 }
 
 /// Settings for one service instance.
