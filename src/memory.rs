@@ -55,8 +55,8 @@ const FOLLOW_UP: Duration = Duration::from_secs(2);
 /// Set by [`trim_soon`]: the trimmer owes a follow-up trim.
 static REQUESTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-/// The trimmer thread, once started.
-static TRIMMER: std::sync::OnceLock<std::thread::Thread> = std::sync::OnceLock::new();
+/// The trimmer thread, once started (`None` if it could not be).
+static TRIMMER: std::sync::OnceLock<Option<std::thread::Thread>> = std::sync::OnceLock::new();
 
 /// Starts the thread that calls `malloc_trim` every [`TRIM_INTERVAL`] and
 /// whenever [`trim_soon`] asks, first right away (start-up has just
@@ -84,10 +84,10 @@ pub fn spawn_trimmer() {
                 }
             });
         match spawned {
-            Ok(handle) => handle.thread().clone(),
+            Ok(handle) => Some(handle.thread().clone()),
             Err(e) => {
                 tracing::warn!("cannot start the malloc_trim thread: {e}");
-                std::thread::current()
+                None
             }
         }
     });
@@ -97,7 +97,7 @@ pub fn spawn_trimmer() {
 /// tick: the consumer calls it when it pauses for backpressure, so a
 /// stalled Sluice sits at its trimmed size. Never blocks.
 pub fn trim_soon() {
-    if let Some(t) = TRIMMER.get() {
+    if let Some(Some(t)) = TRIMMER.get() {
         REQUESTED.store(true, std::sync::atomic::Ordering::Release);
         t.unpark();
     }
@@ -135,6 +135,6 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
         assert_eq!(trimmers(), 1);
-        assert!(TRIMMER.get().is_some());
+        assert!(matches!(TRIMMER.get(), Some(Some(_))));
     }
 }
