@@ -216,27 +216,24 @@ impl Service {
 
     /// Waits for the process to exit by itself.
     pub fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
-        let mut child = self.child.take().expect("service is running");
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = child.try_wait().expect("waiting for sluice") {
-                return status;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                panic!("sluice did not exit within {timeout:?}; log:\n{}", self.log());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        self.wait_child(timeout, "")
     }
 
     /// SIGTERM and wait for the exit status.
     pub fn terminate(&mut self, timeout: Duration) -> ExitStatus {
-        let mut child = self.child.take().expect("service is running");
-        // SAFETY: sending a signal to our own child process.
-        unsafe {
-            libc::kill(child.id() as i32, libc::SIGTERM);
+        if let Some(child) = &self.child {
+            // SAFETY: sending a signal to our own child process.
+            unsafe {
+                libc::kill(child.id() as i32, libc::SIGTERM);
+            }
         }
+        self.wait_child(timeout, " after SIGTERM")
+    }
+
+    /// Waits up to `timeout` for the process to exit; past it, kills it
+    /// and fails the test with its log. `after` ends the failure message.
+    fn wait_child(&mut self, timeout: Duration, after: &str) -> ExitStatus {
+        let mut child = self.child.take().expect("service is running");
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(status) = child.try_wait().expect("waiting for sluice") {
@@ -244,10 +241,7 @@ impl Service {
             }
             if Instant::now() > deadline {
                 let _ = child.kill();
-                panic!(
-                    "sluice did not exit within {timeout:?} after SIGTERM; log:\n{}",
-                    self.log()
-                );
+                panic!("sluice did not exit within {timeout:?}{after}; log:\n{}", self.log());
             }
             std::thread::sleep(Duration::from_millis(50));
         }
