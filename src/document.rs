@@ -2,19 +2,19 @@
 //! ES-ingest metadata (`_index`, `_id`, `_routing`) and the read-mostly
 //! `_ingest` namespace.
 
-use serde_json::{Map, Value};
+use crate::value::{Map, Value};
 
 /// One log record on its way to becoming one Elasticsearch document.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Document {
     /// The document body, as it will be indexed.
-    pub source: Map<String, Value>,
+    pub source: Map,
     /// `_index`, `_id` and `_routing`: processors may set them (as in ES
     /// ingest) and the writer honours them; they never reach `_source`.
-    pub meta: Map<String, Value>,
+    pub meta: Map,
     /// `_ingest.*`: the ingest timestamp, the Kafka coordinates of the record
     /// and, inside `on_failure` handlers, the failure details.
-    pub ingest: Map<String, Value>,
+    pub ingest: Map,
 }
 
 /// Why raw record bytes could not become a document.
@@ -66,7 +66,7 @@ impl Document {
     /// ingest hand a raw line to a pipeline.
     pub fn from_message(message: impl Into<String>) -> Self {
         let mut source = Map::new();
-        source.insert("message".to_owned(), Value::String(message.into()));
+        source.insert("message", Value::String(message.into()));
         Document {
             source,
             ..Document::default()
@@ -74,7 +74,8 @@ impl Document {
     }
 
     /// A document whose `_source` is the given JSON object.
-    pub fn from_source(source: Map<String, Value>) -> Self {
+    pub fn from_source(source: impl Into<Map>) -> Self {
+        let source = source.into();
         Document {
             source,
             ..Document::default()
@@ -134,7 +135,7 @@ mod tests {
         assert_eq!(d.source["tags"], json!(["_grokparsefailure"]));
 
         let mut d = Document::from_message("x");
-        d.source.insert("tags".into(), json!("existing"));
+        d.source.insert("tags", json!("existing"));
         d.add_tag("new");
         assert_eq!(d.source["tags"], json!(["existing", "new"]));
     }
@@ -155,7 +156,7 @@ mod tests {
     #[test]
     fn id_accepts_numbers() {
         let mut d = Document::default();
-        d.meta.insert("_id".into(), json!(42));
+        d.meta.insert("_id", json!(42));
         assert_eq!(d.id().as_deref(), Some("42"));
     }
 }

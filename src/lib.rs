@@ -21,3 +21,4 @@ pub mod reload;
 pub mod routing;
 pub mod secret;
 pub mod shutdown;
+pub mod value;

@@ -9,11 +9,11 @@
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+use crate::value::{Map, Value};
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 use chrono::{FixedOffset, TimeZone, Utc};
 use chrono_tz::Tz;
-use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 use tracing::debug;
 
@@ -148,7 +148,7 @@ impl Stage {
                 return self.dead_letter(rec, e.kind(), e.to_string(), Some(&route.pipeline));
             }
         };
-        doc.ingest.insert("kafka".to_owned(), kafka_metadata(&rec));
+        doc.ingest.insert("kafka", kafka_metadata(&rec));
         let set = self.pipelines.load();
         match set.run(&route.pipeline, doc) {
             Processed::Document(doc) => {
@@ -274,11 +274,11 @@ impl Stage {
 /// `_ingest.kafka`: the record's coordinates, for conditions and `set`.
 fn kafka_metadata(rec: &SourceRecord) -> Value {
     let mut m = Map::with_capacity(4);
-    m.insert("topic".to_owned(), Value::String(rec.id.partition.topic.to_string()));
-    m.insert("partition".to_owned(), Value::from(rec.id.partition.partition));
-    m.insert("offset".to_owned(), Value::from(rec.id.offset));
+    m.insert("topic", Value::String(rec.id.partition.topic.to_string()));
+    m.insert("partition", Value::from(rec.id.partition.partition));
+    m.insert("offset", Value::from(rec.id.offset));
     if let Some(ts) = rec.original.timestamp_ms {
-        m.insert("timestamp".to_owned(), Value::from(ts));
+        m.insert("timestamp", Value::from(ts));
     }
     Value::Object(m)
 }
@@ -288,7 +288,7 @@ fn merge_event_original_ts(event: Option<&Value>, bad: Value) -> Value {
         Some(Value::Object(m)) => m.clone(),
         _ => Map::new(),
     };
-    m.insert("original_timestamp".to_owned(), bad);
+    m.insert("original_timestamp", bad);
     Value::Object(m)
 }
 

@@ -214,7 +214,7 @@ mod tests {
             .load()
             .run("p", crate::document::Document::from_message("x"))
         {
-            crate::pipeline::Processed::Document(d) => d.source["v"].clone(),
+            crate::pipeline::Processed::Document(d) => d.source["v"].to_json(),
             other => panic!("{other:?}"),
         }
     }

@@ -191,11 +191,8 @@ fn stats_table(rows: &[[String; 5]]) -> String {
 /// set them.
 pub(crate) fn printable(doc: &Document) -> Value {
     let mut out = Map::new();
-    for (k, v) in &doc.meta {
-        out.insert(k.clone(), v.clone());
-    }
-    for (k, v) in &doc.source {
-        out.insert(k.clone(), v.clone());
+    for (k, v) in doc.meta.iter().chain(&doc.source) {
+        out.insert(k.to_string(), v.to_json());
     }
     Value::Object(out)
 }

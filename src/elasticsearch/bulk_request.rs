@@ -5,9 +5,9 @@
 use std::io::Write;
 use std::sync::Arc;
 
+use crate::value::Map;
 use bytes::Bytes;
 use serde::Serialize;
-use serde_json::{Map, Value};
 
 use crate::config::OpType;
 use crate::offsets::RecordId;
@@ -53,7 +53,7 @@ pub fn encode(
     index: &str,
     id: Option<&str>,
     routing: Option<&str>,
-    source: &Map<String, Value>,
+    source: &Map,
 ) -> Result<Vec<u8>, serde_json::Error> {
     let meta = Meta { index, id, routing };
     let action = match op {
@@ -106,12 +106,13 @@ pub fn build_body<'a>(items: impl Iterator<Item = &'a IndexItem>, gzip: bool) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     #[test]
     fn action_lines_escape_everything() {
         let src = json!({"message": "a\"b\nc"});
         let Value::Object(m) = src else { unreachable!() };
+        let m = Map::from(m);
         let out = encode(OpType::Create, "logs-x", Some("t\"1-0-5"), None, &m).unwrap();
         let text = String::from_utf8(out).unwrap();
         let lines: Vec<&str> = text.split_terminator('\n').collect();

@@ -105,7 +105,7 @@ mod tests {
         })
         .unwrap();
         let mut a = Document::from_message("x");
-        a.source.insert("host".into(), json!({"name": "h"}));
+        a.source.insert("host", json!({"name": "h"}));
         let id1 = s.id_for(&rid(1), &a).unwrap();
         let id2 = s.id_for(&rid(2), &a).unwrap();
         assert_eq!(id1, id2);
@@ -117,7 +117,7 @@ mod tests {
     #[test]
     fn pipeline_id_wins() {
         let mut d = Document::default();
-        d.meta.insert("_id".into(), json!("mine"));
+        d.meta.insert("_id", json!("mine"));
         assert_eq!(IdStrategy::Kafka.id_for(&rid(1), &d).as_deref(), Some("mine"));
     }
 }

@@ -7,9 +7,9 @@
 //! punctuation); `%{field.path}` takes a field's value (lowercased, with
 //! characters Elasticsearch forbids in index names replaced by `_`).
 
+use crate::value::Value;
 use chrono::{DateTime, Datelike, FixedOffset, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
-use serde_json::Value;
 
 use crate::document::Document;
 use crate::pipeline::field_path::FieldPath;
@@ -247,9 +247,9 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn doc(v: Value) -> Document {
+    fn doc(v: serde_json::Value) -> Document {
         match v {
-            Value::Object(m) => Document::from_source(m),
+            serde_json::Value::Object(m) => Document::from_source(m),
             _ => Document::default(),
         }
     }

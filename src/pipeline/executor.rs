@@ -9,7 +9,7 @@
 
 use std::time::Instant;
 
-use serde_json::Value;
+use crate::value::{Map, Value};
 
 use super::Pipeline;
 use super::processor::{CompiledProcessor, ExecContext, Flow, ProcessError, failure_tag};
@@ -90,7 +90,7 @@ const ON_FAILURE_KEYS: [&str; 4] = [
 
 fn set_failure_metadata(doc: &mut Document, failure: &Failure, pipeline: &str) {
     doc.ingest
-        .insert("on_failure_message".to_owned(), Value::String(failure.message.clone()));
+        .insert("on_failure_message", Value::String(failure.message.clone()));
     doc.ingest.insert(
         "on_failure_processor_type".to_owned(),
         Value::String(failure.processor.clone()),
@@ -100,7 +100,7 @@ fn set_failure_metadata(doc: &mut Document, failure: &Failure, pipeline: &str) {
         failure.tag.clone().map(Value::String).unwrap_or(Value::Null),
     );
     doc.ingest
-        .insert("on_failure_pipeline".to_owned(), Value::String(pipeline.to_owned()));
+        .insert("on_failure_pipeline", Value::String(pipeline.to_owned()));
 }
 
 fn clear_failure_metadata(doc: &mut Document) {
@@ -205,12 +205,12 @@ pub(crate) fn annotate_failure(doc: &mut Document, failure: &Failure) {
         // A log's own `error` field that is not an object would make the
         // annotation impossible; keep it under `error.original`.
         let original = std::mem::take(error);
-        let mut m = serde_json::Map::new();
-        m.insert("original".to_owned(), original);
+        let mut m = Map::new();
+        m.insert("original", original);
         *error = Value::Object(m);
     }
     if let Value::Object(m) = error {
-        m.insert("message".to_owned(), Value::String(failure.to_string()));
+        m.insert("message", Value::String(failure.to_string()));
     }
     doc.add_tag(&failure_tag(&failure.processor));
 }

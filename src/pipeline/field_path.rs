@@ -6,7 +6,7 @@
 //! document metadata and `_ingest.*` the ingest namespace. A `_source.`
 //! prefix is accepted and ignored.
 
-use serde_json::{Map, Value};
+use crate::value::{Map, Name, Value};
 
 use crate::document::Document;
 
@@ -22,7 +22,7 @@ enum Root {
 pub struct FieldPath {
     raw: String,
     root: Root,
-    segments: Box<[String]>,
+    segments: Box<[Name]>,
 }
 
 impl std::fmt::Display for FieldPath {
@@ -71,7 +71,7 @@ impl FieldPath {
         Ok(FieldPath {
             raw: trimmed.to_owned(),
             root,
-            segments: segments.into_boxed_slice(),
+            segments: segments.iter().map(|s| Name::new(s)).collect(),
         })
     }
 
@@ -82,10 +82,10 @@ impl FieldPath {
 
     /// The last segment (`location` for `source.geo.location`).
     pub fn leaf(&self) -> &str {
-        self.segments.last().map(String::as_str).unwrap_or("")
+        self.segments.last().map(Name::as_str).unwrap_or("")
     }
 
-    fn root_map<'a>(&self, doc: &'a Document) -> &'a Map<String, Value> {
+    fn root_map<'a>(&self, doc: &'a Document) -> &'a Map {
         match self.root {
             Root::Source => &doc.source,
             Root::Meta => &doc.meta,
@@ -93,7 +93,7 @@ impl FieldPath {
         }
     }
 
-    fn root_map_mut<'a>(&self, doc: &'a mut Document) -> &'a mut Map<String, Value> {
+    fn root_map_mut<'a>(&self, doc: &'a mut Document) -> &'a mut Map {
         match self.root {
             Root::Source => &mut doc.source,
             Root::Meta => &mut doc.meta,
@@ -104,7 +104,7 @@ impl FieldPath {
     /// The value at this path, if present. `null` counts as present.
     pub fn get<'a>(&self, doc: &'a Document) -> Option<&'a Value> {
         let (first, rest) = self.segments.split_first()?;
-        let mut current = self.root_map(doc).get(first)?;
+        let mut current = self.root_map(doc).get_name(first)?;
         for seg in rest {
             current = step(current, seg)?;
         }
@@ -114,7 +114,7 @@ impl FieldPath {
     /// The value at this path, mutably.
     pub fn get_mut<'a>(&self, doc: &'a mut Document) -> Option<&'a mut Value> {
         let (first, rest) = self.segments.split_first()?;
-        let mut current = self.root_map_mut(doc).get_mut(first)?;
+        let mut current = self.root_map_mut(doc).get_name_mut(first)?;
         for seg in rest {
             current = step_mut(current, seg)?;
         }
@@ -135,7 +135,8 @@ impl FieldPath {
     /// intermediate value exists and is neither an object nor an array
     /// indexed by a valid number, as ES does ("cannot set [b] with parent
     /// object of type [java.lang.String]").
-    pub fn set(&self, doc: &mut Document, value: Value) -> Result<(), String> {
+    pub fn set(&self, doc: &mut Document, value: impl Into<Value>) -> Result<(), String> {
+        let value = value.into();
         let Some((last, parents)) = self.segments.split_last() else {
             return Err("field path is empty".to_owned());
         };
@@ -147,15 +148,15 @@ impl FieldPath {
         let (last, parents) = self.segments.split_last()?;
         let map = self.root_map_mut(doc);
         if parents.is_empty() {
-            return map.remove(last);
+            return map.remove_name(last);
         }
         let (first, rest) = parents.split_first()?;
-        let mut current = map.get_mut(first)?;
+        let mut current = map.get_name_mut(first)?;
         for seg in rest {
             current = step_mut(current, seg)?;
         }
         match current {
-            Value::Object(m) => m.remove(last),
+            Value::Object(m) => m.remove_name(last),
             Value::Array(items) => {
                 let i = last.parse::<usize>().ok()?;
                 (i < items.len()).then(|| items.remove(i))
@@ -165,17 +166,17 @@ impl FieldPath {
     }
 }
 
-fn step<'a>(value: &'a Value, seg: &str) -> Option<&'a Value> {
+fn step<'a>(value: &'a Value, seg: &Name) -> Option<&'a Value> {
     match value {
-        Value::Object(m) => m.get(seg),
+        Value::Object(m) => m.get_name(seg),
         Value::Array(items) => items.get(seg.parse::<usize>().ok()?),
         _ => None,
     }
 }
 
-fn step_mut<'a>(value: &'a mut Value, seg: &str) -> Option<&'a mut Value> {
+fn step_mut<'a>(value: &'a mut Value, seg: &Name) -> Option<&'a mut Value> {
     match value {
-        Value::Object(m) => m.get_mut(seg),
+        Value::Object(m) => m.get_name_mut(seg),
         Value::Array(items) => items.get_mut(seg.parse::<usize>().ok()?),
         _ => None,
     }
@@ -188,25 +189,15 @@ fn step_mut<'a>(value: &'a mut Value, seg: &str) -> Option<&'a mut Value> {
 // passed, are most of the cost of a set.
 
 /// Sets `last` below `parents` inside `map`, creating what is missing.
-fn set_in_map(
-    map: &mut Map<String, Value>,
-    parents: &[String],
-    last: &str,
-    value: Value,
-    raw: &str,
-) -> Result<(), String> {
+fn set_in_map(map: &mut Map, parents: &[Name], last: &Name, value: Value, raw: &str) -> Result<(), String> {
     let Some((seg, rest)) = parents.split_first() else {
-        // `insert` takes an owned key and drops it if the key exists.
-        // Looking the key up first to spare that allocation costs a second
-        // search for every new key, and most sets create fields: measured,
-        // the plain insert is cheaper on the shipped pipelines.
-        map.insert(last.to_owned(), value);
+        map.insert_name(last, value);
         return Ok(());
     };
-    match map.get_mut(seg.as_str()) {
+    match map.get_name_mut(seg) {
         Some(child) => set_in_value(child, rest, last, value, raw),
         None => {
-            map.insert(seg.clone(), nested(rest, last, value));
+            map.insert_name(seg, nested(rest, last, value));
             Ok(())
         }
     }
@@ -214,12 +205,12 @@ fn set_in_map(
 
 /// Like [`set_in_map`] for a value that already exists at some parent
 /// path: it must be an object, or an array indexed by the next segment.
-fn set_in_value(container: &mut Value, parents: &[String], last: &str, value: Value, raw: &str) -> Result<(), String> {
+fn set_in_value(container: &mut Value, parents: &[Name], last: &Name, value: Value, raw: &str) -> Result<(), String> {
     match container {
         Value::Object(m) => set_in_map(m, parents, last, value, raw),
         Value::Array(items) => {
             let len = items.len();
-            let seg = parents.first().map(String::as_str).unwrap_or(last);
+            let seg = parents.first().unwrap_or(last).as_str();
             let Some(item) = seg.parse::<usize>().ok().and_then(|i| items.get_mut(i)) else {
                 return Err(format!(
                     "cannot set `{raw}`: `{seg}` is not a valid index into an array of {len} items"
@@ -245,13 +236,13 @@ fn set_in_value(container: &mut Value, parents: &[String], last: &str, value: Va
 
 /// `{parents[0]: {parents[1]: … {last: value}}}`, built from the inside out
 /// (each map gets a single insert and no lookup).
-fn nested(parents: &[String], last: &str, value: Value) -> Value {
+fn nested(parents: &[Name], last: &Name, value: Value) -> Value {
     let mut m = Map::new();
-    m.insert(last.to_owned(), value);
+    m.insert_name(last, value);
     let mut v = Value::Object(m);
     for seg in parents.iter().rev() {
         let mut m = Map::new();
-        m.insert(seg.clone(), v);
+        m.insert_name(seg, v);
         v = Value::Object(m);
     }
     v
@@ -272,6 +263,7 @@ pub fn type_name(v: &Value) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
     use serde_json::json;
 
     fn doc(v: Value) -> Document {
@@ -284,10 +276,19 @@ mod tests {
     #[test]
     fn get_nested_and_array_index() {
         let d = doc(json!({"a": {"b": [10, {"c": "x"}]}}));
-        assert_eq!(FieldPath::parse("a.b.0").unwrap().get(&d), Some(&json!(10)));
-        assert_eq!(FieldPath::parse("a.b.1.c").unwrap().get(&d), Some(&json!("x")));
+        assert_eq!(
+            FieldPath::parse("a.b.0").unwrap().get(&d).map(Value::from),
+            Some(json!(10))
+        );
+        assert_eq!(
+            FieldPath::parse("a.b.1.c").unwrap().get(&d).map(Value::from),
+            Some(json!("x"))
+        );
         assert_eq!(FieldPath::parse("a.b.7").unwrap().get(&d), None);
-        assert_eq!(FieldPath::parse("_source.a.b.0").unwrap().get(&d), Some(&json!(10)));
+        assert_eq!(
+            FieldPath::parse("_source.a.b.0").unwrap().get(&d).map(Value::from),
+            Some(json!(10))
+        );
     }
 
     #[test]
@@ -298,7 +299,7 @@ mod tests {
             .set(&mut d, json!(1.5))
             .unwrap();
         assert_eq!(
-            Value::Object(d.source),
+            d.source.to_json(),
             json!({"source": {"geo": {"location": {"lat": 1.5}}}})
         );
     }
@@ -321,7 +322,7 @@ mod tests {
         FieldPath::parse("o.new.deep").unwrap().set(&mut d, json!(3)).unwrap();
         FieldPath::parse("o.keep").unwrap().set(&mut d, json!(false)).unwrap();
         assert_eq!(
-            Value::Object(d.source.clone()),
+            d.source.to_json(),
             json!({"l": ["a", {"x": 1, "y": {"z": 2}}, 3], "o": {"keep": false, "new": {"deep": 3}}})
         );
         let err = FieldPath::parse("l.7").unwrap().set(&mut d, json!(0)).unwrap_err();
@@ -361,10 +362,16 @@ mod tests {
     #[test]
     fn remove_returns_value() {
         let mut d = doc(json!({"a": {"b": 1, "c": 2}, "l": [1, 2, 3]}));
-        assert_eq!(FieldPath::parse("a.b").unwrap().remove(&mut d), Some(json!(1)));
-        assert_eq!(FieldPath::parse("l.1").unwrap().remove(&mut d), Some(json!(2)));
+        assert_eq!(
+            FieldPath::parse("a.b").unwrap().remove(&mut d).map(Value::from),
+            Some(json!(1))
+        );
+        assert_eq!(
+            FieldPath::parse("l.1").unwrap().remove(&mut d).map(Value::from),
+            Some(json!(2))
+        );
         assert_eq!(FieldPath::parse("zz.y").unwrap().remove(&mut d), None);
-        assert_eq!(Value::Object(d.source), json!({"a": {"c": 2}, "l": [1, 3]}));
+        assert_eq!(d.source.to_json(), json!({"a": {"c": 2}, "l": [1, 3]}));
     }
 
     #[test]

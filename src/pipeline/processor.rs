@@ -5,7 +5,6 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::de::DeserializeOwned;
-use serde_json::Value;
 
 use super::PipelineSet;
 use super::condition::Condition;
@@ -195,7 +194,7 @@ pub fn failure_tag(kind: &str) -> String {
 
 /// Deserializes a processor's own options with `deny_unknown_fields`
 /// semantics (the struct decides) and a readable error.
-pub fn parse_config<T: DeserializeOwned>(config: &Value) -> Result<T, String> {
+pub fn parse_config<T: DeserializeOwned>(config: &serde_json::Value) -> Result<T, String> {
     serde_json::from_value(config.clone()).map_err(|e| format!("invalid options: {e}"))
 }
 

@@ -6,7 +6,7 @@
 
 use std::borrow::Cow;
 
-use serde_json::Value;
+use crate::value::{Key, Value};
 
 use super::field_path::FieldPath;
 use crate::document::Document;
@@ -128,7 +128,7 @@ pub enum ValueTemplate {
     /// A list whose items may contain templates.
     Array(Vec<ValueTemplate>),
     /// An object whose values may contain templates.
-    Object(Vec<(String, ValueTemplate)>),
+    Object(Vec<(Key, ValueTemplate)>),
 }
 
 impl ValueTemplate {
@@ -187,7 +187,7 @@ mod tests {
     #[test]
     fn renders_fields_and_literals() {
         let mut d = Document::from_message("hello");
-        d.source.insert("n".into(), json!(3));
+        d.source.insert("n", json!(3));
         let t = Template::parse("logs-{{ message }}-{{{n}}}-{{missing}}!").unwrap();
         assert_eq!(t.render(&d), "logs-hello-3-!");
         assert!(Template::parse("plain").unwrap().is_literal());
@@ -197,9 +197,9 @@ mod tests {
     #[test]
     fn value_templates_keep_types() {
         let d = Document::from_message("m");
-        let v = ValueTemplate::compile(&json!({"a": 1, "b": ["{{message}}", 2]})).unwrap();
+        let v = ValueTemplate::compile(&json!({"a": 1, "b": ["{{message}}", 2]}).into()).unwrap();
         assert_eq!(v.render(&d), json!({"a": 1, "b": ["m", 2]}));
-        let c = ValueTemplate::compile(&json!(5)).unwrap();
-        assert_eq!(c, ValueTemplate::Constant(json!(5)));
+        let c = ValueTemplate::compile(&json!(5).into()).unwrap();
+        assert_eq!(c, ValueTemplate::Constant(json!(5).into()));
     }
 }

@@ -89,7 +89,7 @@ fn nginx_error_matches_filebeat_with_its_timezone() {
         // The expectations were made with the timezone set to -02:00, which
         // is how a shipper (Filebeat's add_locale) hands it over.
         let mut doc = Document::from_message(line);
-        doc.source.insert("event".into(), json!({"timezone": "-02:00"}));
+        doc.source.insert("event", json!({"timezone": "-02:00"}));
         let (out, failed) = run_doc("nginx-error", doc);
         assert!(!failed, "line {} failed: {out:?}", i + 1);
         compare(i, want, &flatten(&out.expect("not dropped")), &mut problems);

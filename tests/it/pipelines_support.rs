@@ -57,7 +57,7 @@ pub fn run_doc(pipeline: &str, doc: Document) -> (Option<Value>, bool) {
 fn printable(d: &Document) -> Value {
     let mut out = Map::new();
     for (k, v) in d.meta.iter().chain(d.source.iter()) {
-        out.insert(k.clone(), v.clone());
+        out.insert(k.to_string(), v.to_json());
     }
     Value::Object(out)
 }

@@ -4,8 +4,8 @@
 
 use std::cmp::Ordering;
 
+use crate::value::{Number, Value};
 use regex::Regex;
-use serde_json::{Number, Value};
 
 use crate::document::Document;
 use crate::pipeline::field_path::FieldPath;

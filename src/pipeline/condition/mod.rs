@@ -87,9 +87,8 @@ mod tests {
             "user-agent": "curl",
             "in": "keyword-named field"
         }));
-        d.meta.insert("_index".into(), json!("logs-nginx"));
-        d.ingest
-            .insert("kafka".into(), json!({"topic": "nginx", "partition": 3}));
+        d.meta.insert("_index", json!("logs-nginx"));
+        d.ingest.insert("kafka", json!({"topic": "nginx", "partition": 3}));
         d
     }
 
@@ -632,7 +631,7 @@ mod tests {
         .unwrap();
         let set = PipelineSet::load_files(std::slice::from_ref(&file), &CompileOptions::default()).unwrap();
         let outcome = |source: Value| match set.run("p", doc(source)) {
-            Processed::Document(d) => d.source.get("event").cloned(),
+            Processed::Document(d) => d.source.get("event").map(Value::from),
             _ => panic!("pipeline failed"),
         };
         assert_eq!(
@@ -687,8 +686,8 @@ mod tests {
 
         fn document() -> impl Strategy<Value = Document> {
             prop::collection::btree_map("[a-c]", json_value(), 0..4).prop_map(|m| {
-                let mut d = Document::from_source(m.into_iter().collect());
-                d.meta.insert("_index".into(), json!("i"));
+                let mut d = Document::from_source(m.into_iter().collect::<serde_json::Map<_, _>>());
+                d.meta.insert("_index", json!("i"));
                 d
             })
         }

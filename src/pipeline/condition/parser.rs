@@ -7,8 +7,8 @@
 //! never conditions, so `!a == b` is rejected rather than silently read as
 //! `(!a) == b`.
 
+use crate::value::Value;
 use regex::{Regex, RegexBuilder};
-use serde_json::Value;
 
 use super::SyntaxError;
 use super::eval::{Node, Operand, OrderOp};

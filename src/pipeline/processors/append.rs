@@ -1,7 +1,7 @@
 //! `append`: appends values to a field, turning a scalar into an array.
 
+use crate::value::Value;
 use serde::Deserialize;
-use serde_json::Value;
 
 use crate::document::Document;
 use crate::pipeline::field_path::FieldPath;
@@ -31,7 +31,7 @@ struct Append {
     allow_duplicates: bool,
 }
 
-pub fn build(config: &Value) -> Result<Box<dyn Processor>, String> {
+pub fn build(config: &serde_json::Value) -> Result<Box<dyn Processor>, String> {
     let c: Config = parse_config(config)?;
     let values = match &c.value {
         Value::Array(items) => items.iter().map(ValueTemplate::compile).collect::<Result<_, _>>()?,

@@ -6,8 +6,8 @@
 
 use std::net::IpAddr;
 
+use crate::value::{Number, Value};
 use serde::Deserialize;
-use serde_json::{Number, Value};
 
 use crate::document::Document;
 use crate::pipeline::field_path::FieldPath;
@@ -80,7 +80,7 @@ struct Convert {
     skip_failures: bool,
 }
 
-pub fn build(config: &Value) -> Result<Box<dyn Processor>, String> {
+pub fn build(config: &serde_json::Value) -> Result<Box<dyn Processor>, String> {
     let c: Config = parse_config(config)?;
     Ok(Box::new(Convert {
         field: FieldPath::parse(&c.field)?,
@@ -248,12 +248,13 @@ impl Processor for Convert {
 mod tests {
     use super::*;
     use crate::pipeline::processors::test_util::{run, run_err};
+    use serde_json::Value;
     use serde_json::json;
 
     fn conv(kind: &str, v: Value) -> Result<Value, String> {
         let p = build(&json!({"field": "f", "type": kind})).unwrap();
         crate::pipeline::processors::test_util::try_run(p, json!({ "f": v }))
-            .map(|(_, doc)| doc.source.get("f").cloned().unwrap_or(Value::Null))
+            .map(|(_, doc)| doc.source.get("f").map_or(Value::Null, Value::from))
     }
 
     #[test]

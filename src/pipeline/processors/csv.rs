@@ -4,8 +4,8 @@
 //! `CsvParser`, written here rather than pulled in as a dependency because a
 //! general CSV reader brings multi-line records and options ES lacks.
 
+use crate::value::Value;
 use serde::Deserialize;
-use serde_json::Value;
 
 use crate::document::Document;
 use crate::pipeline::field_path::{FieldPath, type_name};
@@ -57,7 +57,7 @@ fn single_char(option: &str, s: &str, example: &str) -> Result<char, String> {
     }
 }
 
-pub fn build(config: &Value) -> Result<Box<dyn Processor>, String> {
+pub fn build(config: &serde_json::Value) -> Result<Box<dyn Processor>, String> {
     let c: Config = parse_config(config)?;
     let targets: Vec<FieldPath> = c
         .target_fields

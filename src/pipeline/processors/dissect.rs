@@ -10,8 +10,8 @@
 
 use std::borrow::Cow;
 
+use crate::value::Value;
 use serde::Deserialize;
-use serde_json::Value;
 
 use crate::document::Document;
 use crate::pipeline::field_path::{FieldPath, type_name};
@@ -80,7 +80,7 @@ struct Dissect {
     append_separator: String,
 }
 
-pub fn build(config: &Value) -> Result<Box<dyn Processor>, String> {
+pub fn build(config: &serde_json::Value) -> Result<Box<dyn Processor>, String> {
     let c: Config = parse_config(config)?;
     let field = FieldPath::parse(&c.field).map_err(|e| format!("invalid `field`: {e}"))?;
     let (leading, mut pairs) = parse_pattern(&c.pattern).map_err(|e| format!("invalid `pattern`: {e}"))?;
@@ -431,6 +431,7 @@ impl Processor for Dissect {
 mod tests {
     use super::*;
     use crate::pipeline::processors::test_util::{run, run_err};
+    use serde_json::Value;
     use serde_json::json;
 
     fn dissect(pattern: &str) -> Box<dyn Processor> {

@@ -3,8 +3,8 @@
 //! processor, so that later processors and field paths can address it.
 //! JSON application logs often use such dotted keys.
 
+use crate::value::{Key, Map, Value};
 use serde::Deserialize;
-use serde_json::{Map, Value};
 
 use crate::document::Document;
 use crate::pipeline::field_path::{FieldPath, type_name};
@@ -32,7 +32,7 @@ struct DotExpander {
     override_existing: bool,
 }
 
-pub fn build(config: &Value) -> Result<Box<dyn Processor>, String> {
+pub fn build(config: &serde_json::Value) -> Result<Box<dyn Processor>, String> {
     let c: Config = parse_config(config)?;
     let which = if c.field == "*" {
         Which::All
@@ -67,16 +67,16 @@ fn is_expandable(key: &str) -> bool {
 /// existing value there is replaced with `override`, otherwise both are kept
 /// as an array; a non-object on the way is an error (checked before
 /// anything moves, so the document is unchanged on failure).
-fn expand(map: &mut Map<String, Value>, key: &str, override_existing: bool) -> Result<(), String> {
+fn expand(map: &mut Map, key: &str, override_existing: bool) -> Result<(), String> {
     let mut segments = key.split('.');
     let Some(last) = segments.next_back() else {
         return Ok(());
     };
     let parents: Vec<&str> = segments.collect();
 
-    let mut probe: &Map<String, Value> = map;
+    let mut probe: &Map = map;
     for (i, seg) in parents.iter().enumerate() {
-        probe = match probe.get(*seg) {
+        probe = match probe.get(seg) {
             None => break,
             Some(Value::Object(m)) => m,
             Some(other) => {
@@ -134,7 +134,7 @@ impl Processor for DotExpander {
         match &self.which {
             Which::One(key) => expand(map, key, self.override_existing)?,
             Which::All => {
-                let keys: Vec<String> = map.keys().filter(|k| is_expandable(k)).cloned().collect();
+                let keys: Vec<Key> = map.keys().filter(|k| is_expandable(k)).cloned().collect();
                 for key in keys {
                     expand(map, &key, self.override_existing)?;
                 }
@@ -148,6 +148,7 @@ impl Processor for DotExpander {
 mod tests {
     use super::*;
     use crate::pipeline::processors::test_util::{run, run_err};
+    use serde_json::Value;
     use serde_json::json;
 
     fn p(config: Value) -> Box<dyn Processor> {

@@ -2,7 +2,6 @@
 //! counts as done for offset commits.
 
 use serde::Deserialize;
-use serde_json::Value;
 
 use crate::document::Document;
 use crate::pipeline::processor::{ExecContext, Flow, ProcessError, Processor, parse_config};
@@ -13,7 +12,7 @@ struct Config {}
 
 struct Drop;
 
-pub fn build(config: &Value) -> Result<Box<dyn Processor>, String> {
+pub fn build(config: &serde_json::Value) -> Result<Box<dyn Processor>, String> {
     let _: Config = parse_config(config)?;
     Ok(Box::new(Drop))
 }

@@ -1,7 +1,6 @@
 //! `fail`: fails the pipeline with a templated message.
 
 use serde::Deserialize;
-use serde_json::Value;
 
 use crate::document::Document;
 use crate::pipeline::processor::{ExecContext, Flow, ProcessError, Processor, parse_config};
@@ -17,7 +16,7 @@ struct Fail {
     message: Template,
 }
 
-pub fn build(config: &Value) -> Result<Box<dyn Processor>, String> {
+pub fn build(config: &serde_json::Value) -> Result<Box<dyn Processor>, String> {
     let c: Config = parse_config(config)?;
     Ok(Box::new(Fail {
         message: Template::parse(&c.message)?,

@@ -10,9 +10,9 @@
 
 use std::cmp::Ordering;
 
+use crate::value::{Key, Value};
 use base64::Engine as _;
 use serde::Deserialize;
-use serde_json::Value;
 use sha2::Digest as _;
 
 use crate::document::Document;
@@ -105,7 +105,7 @@ struct Fingerprint {
     ignore_missing: bool,
 }
 
-pub fn build(config: &Value) -> Result<Box<dyn Processor>, String> {
+pub fn build(config: &serde_json::Value) -> Result<Box<dyn Processor>, String> {
     let c: Config = parse_config(config)?;
     let mut names = c.fields.into_vec();
     if names.is_empty() {
@@ -189,7 +189,7 @@ impl Fingerprint {
         }
         let mut hasher = Hasher::new(self.method);
         hasher.update(&self.salt);
-        let mut entries: Vec<(&String, &Value)> = Vec::new();
+        let mut entries: Vec<(&Key, &Value)> = Vec::new();
         while let Some(item) = stack.pop() {
             match item {
                 Item::Value(Value::Array(items)) => stack.extend(items.iter().rev().map(Item::Value)),
@@ -369,6 +369,7 @@ impl Murmur3 {
 mod tests {
     use super::*;
     use crate::pipeline::processors::test_util::{run, run_err};
+    use serde_json::Value;
     use serde_json::json;
 
     fn fp(config: Value, source: Value) -> Value {

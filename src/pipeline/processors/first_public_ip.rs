@@ -5,8 +5,8 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use crate::value::Value;
 use serde::Deserialize;
-use serde_json::Value;
 
 use crate::document::Document;
 use crate::pipeline::field_path::{FieldPath, type_name};
@@ -29,7 +29,7 @@ struct FirstPublicIp {
     ignore_missing: bool,
 }
 
-pub fn build(config: &Value) -> Result<Box<dyn Processor>, String> {
+pub fn build(config: &serde_json::Value) -> Result<Box<dyn Processor>, String> {
     let c: Config = parse_config(config)?;
     let field = FieldPath::parse(&c.field)?;
     let target = match &c.target_field {
@@ -143,6 +143,7 @@ impl Processor for FirstPublicIp {
 mod tests {
     use super::*;
     use crate::pipeline::processors::test_util::{run, run_err};
+    use serde_json::Value;
     use serde_json::json;
 
     fn pick(list: Value) -> Value {

@@ -5,8 +5,8 @@
 //! back, and the previous `_ingest._value`/`_key` are restored afterwards so
 //! that `foreach` can nest.
 
+use crate::value::{Map, Value};
 use serde::Deserialize;
-use serde_json::{Map, Value};
 
 use crate::document::Document;
 use crate::pipeline::compile::{CompileContext, static_calls};
@@ -18,7 +18,7 @@ use crate::pipeline::processor::{CompiledProcessor, ExecContext, Flow, ProcessEr
 #[serde(deny_unknown_fields)]
 struct Config {
     field: String,
-    processor: Value,
+    processor: serde_json::Value,
     #[serde(default)]
     ignore_missing: bool,
 }
@@ -29,7 +29,7 @@ struct Foreach {
     ignore_missing: bool,
 }
 
-pub fn build(config: &Value, ctx: &CompileContext<'_>) -> Result<Box<dyn Processor>, String> {
+pub fn build(config: &serde_json::Value, ctx: &CompileContext<'_>) -> Result<Box<dyn Processor>, String> {
     let c: Config = parse_config(config)?;
     let field = FieldPath::parse(&c.field)?;
     let processor = ctx
@@ -111,13 +111,13 @@ impl Foreach {
 
     fn over_object(
         &self,
-        entries: Map<String, Value>,
+        entries: Map,
         doc: &mut Document,
         ctx: &mut ExecContext<'_>,
     ) -> Result<Option<Value>, ProcessError> {
         let mut out = Map::new();
         for (key, value) in entries {
-            doc.ingest.insert(KEY.to_owned(), Value::String(key));
+            doc.ingest.insert(KEY.to_owned(), Value::String(key.into()));
             doc.ingest.insert(VALUE.to_owned(), value);
             let flow = self.run_one(doc, ctx)?;
             if flow == Flow::Drop {
@@ -187,6 +187,7 @@ mod tests {
     use crate::pipeline::PipelineSet;
     use crate::pipeline::compile::{CompileOptions, SharedResources};
     use crate::pipeline::processors::test_util::{run, run_err};
+    use serde_json::Value;
     use serde_json::json;
 
     fn foreach(config: Value) -> Result<Box<dyn Processor>, String> {
@@ -264,7 +265,7 @@ mod tests {
             depth: 0,
         };
         let mut doc = Document::from_source(json!({"l": ["x"]}).as_object().cloned().unwrap_or_default());
-        doc.ingest.insert("_value".into(), json!("outer"));
+        doc.ingest.insert("_value", json!("outer"));
         proc.process(&mut doc, &mut ctx).unwrap();
         assert_eq!(doc.ingest["_value"], json!("outer"));
         assert!(!doc.ingest.contains_key("_key"));

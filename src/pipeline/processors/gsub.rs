@@ -6,9 +6,9 @@
 
 use std::borrow::Cow;
 
+use crate::value::Value;
 use regex::{Captures, Regex, Replacer};
 use serde::Deserialize;
-use serde_json::Value;
 
 use super::split::compile_regex;
 use crate::document::Document;
@@ -150,7 +150,7 @@ struct Gsub {
     ignore_missing: bool,
 }
 
-pub fn build(config: &Value) -> Result<Box<dyn Processor>, String> {
+pub fn build(config: &serde_json::Value) -> Result<Box<dyn Processor>, String> {
     let c: Config = parse_config(config)?;
     let pattern = compile_regex("pattern", &c.pattern)?;
     let replacement = Replacement::parse(&c.replacement, &pattern)?;

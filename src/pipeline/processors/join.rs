@@ -1,8 +1,8 @@
 //! `join`: joins the elements of an array field into one string with a
 //! separator, as the ES `join` processor.
 
+use crate::value::Value;
 use serde::Deserialize;
-use serde_json::Value;
 
 use crate::document::Document;
 use crate::pipeline::field_path::{FieldPath, type_name};
@@ -23,7 +23,7 @@ struct Join {
     target: Option<FieldPath>,
 }
 
-pub fn build(config: &Value) -> Result<Box<dyn Processor>, String> {
+pub fn build(config: &serde_json::Value) -> Result<Box<dyn Processor>, String> {
     let c: Config = parse_config(config)?;
     Ok(Box::new(Join {
         field: FieldPath::parse(&c.field)?,

@@ -6,9 +6,9 @@
 
 use std::fmt;
 
+use crate::value::{Map, Number, Value};
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
-use serde_json::{Map, Number, Value};
 
 use crate::document::Document;
 use crate::pipeline::field_path::{FieldPath, type_name};
@@ -55,7 +55,7 @@ struct Json {
     ignore_missing: bool,
 }
 
-pub fn build(config: &Value) -> Result<Box<dyn Processor>, String> {
+pub fn build(config: &serde_json::Value) -> Result<Box<dyn Processor>, String> {
     let c: Config = parse_config(config)?;
     let field = FieldPath::parse(&c.field)?;
     let output = if c.add_to_root {
@@ -141,7 +141,7 @@ fn parse(s: &str, allow_duplicate_keys: bool, strict: bool) -> Result<Value, ser
 
 /// Merges a parsed object into the root. As in ES, the root is "source and
 /// metadata": `_index`, `_id` and `_routing` keys set the metadata.
-fn add_to_root(doc: &mut Document, map: Map<String, Value>, merge: bool) {
+fn add_to_root(doc: &mut Document, map: Map, merge: bool) {
     for (k, v) in map {
         if matches!(k.as_str(), "_index" | "_id" | "_routing") {
             doc.meta.insert(k, v);
@@ -162,7 +162,7 @@ fn add_to_root(doc: &mut Document, map: Map<String, Value>, merge: bool) {
     }
 }
 
-fn recursive_merge(target: &mut Map<String, Value>, from: Map<String, Value>) {
+fn recursive_merge(target: &mut Map, from: Map) {
     for (k, v) in from {
         match (target.get_mut(&k), v) {
             (Some(Value::Object(t)), Value::Object(f)) => recursive_merge(t, f),
@@ -251,6 +251,7 @@ impl<'de> Visitor<'de> for UniqueKeys {
 mod tests {
     use super::*;
     use crate::pipeline::processors::test_util::{run, run_err, try_run};
+    use serde_json::Value;
     use serde_json::json;
 
     fn p(config: Value) -> Box<dyn Processor> {

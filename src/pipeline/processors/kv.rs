@@ -5,9 +5,9 @@
 
 use std::collections::HashSet;
 
+use crate::value::{Map, Value};
 use regex::Regex;
 use serde::Deserialize;
-use serde_json::{Map, Value};
 
 use super::split::{Limit, compile_regex, java_split};
 use crate::document::Document;
@@ -97,7 +97,7 @@ struct Kv {
     ignore_missing: bool,
 }
 
-pub fn build(config: &Value) -> Result<Box<dyn Processor>, String> {
+pub fn build(config: &serde_json::Value) -> Result<Box<dyn Processor>, String> {
     let c: Config = parse_config(config)?;
     Ok(Box::new(Kv {
         field: FieldPath::parse(&c.field)?,
@@ -171,7 +171,7 @@ fn truncate(s: &str) -> String {
 
 /// Writes `value` at the dotted `key` under `root`, appending to an
 /// existing value as ES's `appendFieldValue` does.
-fn append(root: &mut Map<String, Value>, key: &str, value: String) -> Result<(), String> {
+fn append(root: &mut Map, key: &str, value: String) -> Result<(), String> {
     let mut segments = key.split('.');
     let Some(last) = segments.next_back() else {
         return Err("empty key".to_owned());
@@ -262,6 +262,7 @@ impl Processor for Kv {
 mod tests {
     use super::*;
     use crate::pipeline::processors::test_util::{run, run_err};
+    use serde_json::Value;
     use serde_json::json;
 
     fn kv(extra: Value) -> Box<dyn Processor> {

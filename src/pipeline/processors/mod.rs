@@ -138,7 +138,7 @@ pub(crate) mod test_util {
     /// Runs and expects success; returns `_source`.
     pub fn run(p: Box<dyn Processor>, source: Value) -> Value {
         match try_run(p, source) {
-            Ok((_, doc)) => Value::Object(doc.source),
+            Ok((_, doc)) => doc.source.to_json(),
             Err(e) => panic!("processor failed: {e}"),
         }
     }

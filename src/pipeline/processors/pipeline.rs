@@ -2,7 +2,6 @@
 //! are checked at load time (existence and cycles).
 
 use serde::Deserialize;
-use serde_json::Value;
 
 use crate::document::Document;
 use crate::pipeline::compile::CompileContext;
@@ -23,7 +22,7 @@ struct CallPipeline {
     ignore_missing_pipeline: bool,
 }
 
-pub fn build(config: &Value, ctx: &CompileContext<'_>) -> Result<Box<dyn Processor>, String> {
+pub fn build(config: &serde_json::Value, ctx: &CompileContext<'_>) -> Result<Box<dyn Processor>, String> {
     let c: Config = parse_config(config)?;
     let name = Template::parse(&c.name)?;
     let static_name = name.is_literal().then(|| c.name.clone());

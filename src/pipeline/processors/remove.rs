@@ -1,7 +1,6 @@
 //! `remove`: removes fields, or keeps only the listed ones (`keep`).
 
 use serde::Deserialize;
-use serde_json::Value;
 
 use crate::document::Document;
 use crate::pipeline::field_path::FieldPath;
@@ -29,7 +28,7 @@ struct Remove {
     ignore_missing: bool,
 }
 
-pub fn build(config: &Value) -> Result<Box<dyn Processor>, String> {
+pub fn build(config: &serde_json::Value) -> Result<Box<dyn Processor>, String> {
     let c: Config = parse_config(config)?;
     let mode = match (c.field, c.keep) {
         (Some(f), None) => Mode::Remove(

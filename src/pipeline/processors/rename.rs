@@ -1,7 +1,6 @@
 //! `rename`: moves a field to a new path.
 
 use serde::Deserialize;
-use serde_json::Value;
 
 use crate::document::Document;
 use crate::pipeline::field_path::FieldPath;
@@ -25,7 +24,7 @@ struct Rename {
     override_existing: bool,
 }
 
-pub fn build(config: &Value) -> Result<Box<dyn Processor>, String> {
+pub fn build(config: &serde_json::Value) -> Result<Box<dyn Processor>, String> {
     let c: Config = parse_config(config)?;
     Ok(Box::new(Rename {
         field: FieldPath::parse(&c.field)?,

@@ -1,8 +1,8 @@
 //! `set`: sets a field to a value (with `{{field}}` templates) or copies
 //! another field, as the ES `set` processor.
 
+use crate::value::Value;
 use serde::Deserialize;
-use serde_json::Value;
 
 use crate::document::Document;
 use crate::pipeline::field_path::FieldPath;
@@ -46,7 +46,7 @@ struct Set {
     ignore_empty_value: bool,
 }
 
-pub fn build(config: &Value) -> Result<Box<dyn Processor>, String> {
+pub fn build(config: &serde_json::Value) -> Result<Box<dyn Processor>, String> {
     let c: Config = parse_config(config)?;
     let source = match (c.value, c.copy_from) {
         (Some(v), None) => Source::Value(ValueTemplate::compile(&v)?),

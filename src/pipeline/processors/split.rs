@@ -2,9 +2,9 @@
 //! strings, with Java `String.split` semantics as the ES `split` processor.
 //! Also home of [`java_split`], which `kv` shares.
 
+use crate::value::Value;
 use regex::Regex;
 use serde::Deserialize;
-use serde_json::Value;
 
 use crate::document::Document;
 use crate::pipeline::field_path::{FieldPath, type_name};
@@ -31,7 +31,7 @@ struct Split {
     preserve_trailing: bool,
 }
 
-pub fn build(config: &Value) -> Result<Box<dyn Processor>, String> {
+pub fn build(config: &serde_json::Value) -> Result<Box<dyn Processor>, String> {
     let c: Config = parse_config(config)?;
     Ok(Box::new(Split {
         field: FieldPath::parse(&c.field)?,

@@ -1,8 +1,8 @@
 //! `lowercase`, `uppercase` and `trim`: string transforms applied to a
 //! string field or to every string of an array field.
 
+use crate::value::Value;
 use serde::Deserialize;
-use serde_json::Value;
 
 use crate::document::Document;
 use crate::pipeline::field_path::{FieldPath, type_name};
@@ -46,7 +46,7 @@ struct StringCase {
     ignore_missing: bool,
 }
 
-pub fn build(config: &Value, op: Op) -> Result<Box<dyn Processor>, String> {
+pub fn build(config: &serde_json::Value, op: Op) -> Result<Box<dyn Processor>, String> {
     let c: Config = parse_config(config)?;
     Ok(Box::new(StringCase {
         op,

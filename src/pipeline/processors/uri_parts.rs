@@ -8,8 +8,8 @@
 //! normalises all of that and cannot parse relative references, so the
 //! RFC 3986 split is done here by hand with the same output as Java.
 
+use crate::value::{Map, Value};
 use serde::Deserialize;
-use serde_json::{Map, Value};
 
 use crate::document::Document;
 use crate::pipeline::field_path::{FieldPath, type_name};
@@ -46,7 +46,7 @@ struct UriParts {
     ignore_missing: bool,
 }
 
-pub fn build(config: &Value) -> Result<Box<dyn Processor>, String> {
+pub fn build(config: &serde_json::Value) -> Result<Box<dyn Processor>, String> {
     let c: Config = parse_config(config)?;
     Ok(Box::new(UriParts {
         field: FieldPath::parse(&c.field)?,
@@ -197,38 +197,38 @@ fn extension(path: &str) -> Option<&str> {
     last_segment.get(dot + 1..)
 }
 
-fn uri_parts(s: &str) -> Result<Map<String, Value>, String> {
+fn uri_parts(s: &str) -> Result<Map, String> {
     let p = split(s)?;
     let mut out = Map::new();
     if let Some(host) = p.host {
-        out.insert("domain".to_owned(), Value::String(host.to_owned()));
+        out.insert("domain", Value::String(host.to_owned()));
     }
     if let Some(f) = p.fragment {
-        out.insert("fragment".to_owned(), Value::String(decode(f)));
+        out.insert("fragment", Value::String(decode(f)));
     }
     if let Some(path) = p.path {
         let path = decode(path);
         if let Some(ext) = extension(&path) {
-            out.insert("extension".to_owned(), Value::String(ext.to_owned()));
+            out.insert("extension", Value::String(ext.to_owned()));
         }
-        out.insert("path".to_owned(), Value::String(path));
+        out.insert("path", Value::String(path));
     }
     if let Some(port) = p.port {
-        out.insert("port".to_owned(), Value::from(port));
+        out.insert("port", Value::from(port));
     }
     if let Some(q) = p.query {
-        out.insert("query".to_owned(), Value::String(decode(q)));
+        out.insert("query", Value::String(decode(q)));
     }
     if let Some(scheme) = p.scheme {
-        out.insert("scheme".to_owned(), Value::String(scheme.to_owned()));
+        out.insert("scheme", Value::String(scheme.to_owned()));
     }
     if let Some(user_info) = p.user_info {
         let user_info = decode(user_info);
         if let Some((user, password)) = user_info.split_once(':') {
-            out.insert("username".to_owned(), Value::String(user.to_owned()));
-            out.insert("password".to_owned(), Value::String(password.to_owned()));
+            out.insert("username", Value::String(user.to_owned()));
+            out.insert("password", Value::String(password.to_owned()));
         }
-        out.insert("user_info".to_owned(), Value::String(user_info));
+        out.insert("user_info", Value::String(user_info));
     }
     Ok(out)
 }
@@ -251,7 +251,7 @@ impl Processor for UriParts {
             }
         };
         if let Some(o) = original {
-            parts.insert("original".to_owned(), Value::String(o));
+            parts.insert("original", Value::String(o));
         }
         if self.remove_if_successful && self.target != self.field {
             self.field.remove(doc);

@@ -5,7 +5,6 @@
 use std::borrow::Cow;
 
 use serde::Deserialize;
-use serde_json::Value;
 
 use super::gsub::map_strings;
 use crate::document::Document;
@@ -28,7 +27,7 @@ struct UrlDecode {
     ignore_missing: bool,
 }
 
-pub fn build(config: &Value) -> Result<Box<dyn Processor>, String> {
+pub fn build(config: &serde_json::Value) -> Result<Box<dyn Processor>, String> {
     let c: Config = parse_config(config)?;
     Ok(Box::new(UrlDecode {
         field: FieldPath::parse(&c.field)?,
@@ -92,6 +91,7 @@ fn decode(s: &str) -> Result<Cow<'_, str>, String> {
 mod tests {
     use super::*;
     use crate::pipeline::processors::test_util::{run, run_err};
+    use serde_json::Value;
     use serde_json::json;
 
     fn p(config: Value) -> Box<dyn Processor> {

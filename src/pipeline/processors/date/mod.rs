@@ -26,8 +26,8 @@ use std::fmt::Write as _;
 use std::sync::RwLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::value::Value;
 use serde::Deserialize;
-use serde_json::Value;
 
 use self::format::Format;
 use self::locale::Locale;
@@ -161,11 +161,11 @@ fn system_clock() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
-pub fn build(config: &Value) -> Result<Box<dyn Processor>, String> {
+pub fn build(config: &serde_json::Value) -> Result<Box<dyn Processor>, String> {
     build_with_clock(config, system_clock)
 }
 
-fn build_with_clock(config: &Value, clock: fn() -> i64) -> Result<Box<dyn Processor>, String> {
+fn build_with_clock(config: &serde_json::Value, clock: fn() -> i64) -> Result<Box<dyn Processor>, String> {
     let c: Config = parse_config(config)?;
     let specs: Vec<String> = match c.formats {
         Value::String(s) => vec![s],
@@ -304,6 +304,7 @@ mod tests {
     use super::*;
     use crate::pipeline::processors::test_util::{run, run_err, try_run};
     use proptest::prelude::*;
+    use serde_json::Value;
     use serde_json::json;
 
     /// 2016-12-07T10:05:07Z.
@@ -510,7 +511,7 @@ mod tests {
             depth: 0,
         };
         match p.process(&mut doc, &mut ctx) {
-            Ok(flow) => (flow, Value::Object(doc.source)),
+            Ok(flow) => (flow, doc.source.to_json()),
             Err(e) => panic!("processor failed: {}", e.message),
         }
     }

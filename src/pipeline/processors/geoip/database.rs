@@ -7,10 +7,10 @@ use std::marker::PhantomData;
 use std::net::IpAddr;
 use std::path::{Component, Path, PathBuf};
 
+use crate::value::{Map, Number, Value};
 use maxminddb::Reader;
 use serde::Deserialize;
 use serde::de::{Deserializer, SeqAccess, Visitor};
-use serde_json::{Map, Number, Value};
 
 /// Searched, in order, when no GeoIP directory is configured: the Debian /
 /// Ubuntu `geoipupdate` package writes to the first, older setups and other
@@ -312,7 +312,7 @@ impl Database {
                         Property::Ip => insert_str(&mut out, "ip", Some(&ip.to_string())),
                         Property::Asn => {
                             if let Some(n) = record.autonomous_system_number.and_then(AnyNumber::to_json) {
-                                out.insert("asn".to_owned(), n);
+                                out.insert("asn", n);
                             }
                         }
                         Property::OrganizationName => {
@@ -320,7 +320,7 @@ impl Database {
                         }
                         Property::Network => {
                             let network = result.network().map_err(|e| e.to_string())?;
-                            out.insert("network".to_owned(), Value::String(network.to_string()));
+                            out.insert("network", Value::String(network.to_string()));
                         }
                         _ => {}
                     }
@@ -331,7 +331,7 @@ impl Database {
     }
 }
 
-fn insert_str(out: &mut Map<String, Value>, key: &str, value: Option<&str>) {
+fn insert_str(out: &mut Map, key: &str, value: Option<&str>) {
     if let Some(v) = value {
         out.insert(key.to_owned(), Value::String(v.to_owned()));
     }
@@ -482,7 +482,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for MostSpecific<'a> {
 }
 
 impl CityRecord<'_> {
-    fn write(&self, ip: IpAddr, properties: &[Property], out: &mut Map<String, Value>) {
+    fn write(&self, ip: IpAddr, properties: &[Property], out: &mut Map) {
         let country_iso = self.country.as_ref().and_then(|c| c.iso_code);
         let subdivision = &self.subdivisions.0;
         let location = self.location.as_ref();
@@ -500,7 +500,7 @@ impl CityRecord<'_> {
                     if let (Some(country), Some(sub)) = (country_iso, subdivision.as_ref().and_then(|s| s.iso_code)) {
                         let mut code = String::with_capacity(country.len() + 1 + sub.len());
                         let _ = write!(code, "{country}-{sub}");
-                        out.insert("region_iso_code".to_owned(), Value::String(code));
+                        out.insert("region_iso_code", Value::String(code));
                     }
                 }
                 Property::RegionName => insert_str(out, "region_name", Place::name(subdivision)),
@@ -512,9 +512,9 @@ impl CityRecord<'_> {
                     let lon = location.and_then(|l| coordinate(l.longitude));
                     if let (Some(lat), Some(lon)) = (lat, lon) {
                         let mut point = Map::new();
-                        point.insert("lat".to_owned(), Value::Number(lat));
-                        point.insert("lon".to_owned(), Value::Number(lon));
-                        out.insert("location".to_owned(), Value::Object(point));
+                        point.insert("lat", Value::Number(lat));
+                        point.insert("lon", Value::Number(lon));
+                        out.insert("location", Value::Object(point));
                     }
                 }
                 Property::PostalCode => insert_str(out, "postal_code", self.postal.as_ref().and_then(|p| p.code)),

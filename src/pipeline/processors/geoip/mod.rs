@@ -10,8 +10,8 @@ mod database;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use crate::value::Value;
 use serde::Deserialize;
-use serde_json::Value;
 
 use self::cache::LookupCache;
 use self::database::{ALL_PROPERTIES, Database, Kind, NotFound, Property};
@@ -80,7 +80,7 @@ struct GeoIp {
     source: Source,
 }
 
-pub fn build(config: &Value, ctx: &CompileContext<'_>) -> Result<Box<dyn Processor>, String> {
+pub fn build(config: &serde_json::Value, ctx: &CompileContext<'_>) -> Result<Box<dyn Processor>, String> {
     let c: Config = parse_config(config)?;
     let field = FieldPath::parse(&c.field)?;
     let target = FieldPath::parse(&c.target_field)?;
@@ -277,6 +277,7 @@ mod tests {
     use super::*;
     use crate::pipeline::compile::{CompileOptions, SharedResources};
     use crate::pipeline::processors::test_util::{run, run_err, try_run};
+    use serde_json::Value;
 
     thread_local! {
         /// The fixture databases, generated once per test thread and removed
@@ -608,7 +609,7 @@ mod tests {
             depth: 0,
         };
         p.process(&mut doc, &mut ctx).unwrap();
-        Value::Object(doc.source)
+        doc.source.to_json()
     }
 
     #[test]

@@ -17,9 +17,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use crate::value::{Number, Value};
 use pcre2::bytes::{CaptureLocations, Regex, RegexBuilder};
 use serde::Deserialize;
-use serde_json::{Number, Value};
 
 use self::expand::{Bank, Expander};
 use self::patterns::EcsCompatibility;
@@ -155,7 +155,7 @@ struct Grok {
     scratch: Mutex<Vec<Scratch>>,
 }
 
-pub fn build(config: &Value, ctx: &CompileContext<'_>) -> Result<Box<dyn Processor>, String> {
+pub fn build(config: &serde_json::Value, ctx: &CompileContext<'_>) -> Result<Box<dyn Processor>, String> {
     let c: Config = parse_config(config)?;
     let field = FieldPath::parse(&c.field).map_err(|e| format!("invalid `field`: {e}"))?;
     let patterns = c.patterns.into_vec();
@@ -510,7 +510,7 @@ impl Processor for Grok {
             }
             if self.trace_match {
                 doc.ingest
-                    .insert("_grok_match_index".to_owned(), Value::String(matched.to_string()));
+                    .insert("_grok_match_index", Value::String(matched.to_string()));
             }
             Ok(())
         });

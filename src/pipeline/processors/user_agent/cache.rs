@@ -7,8 +7,8 @@ use std::hash::BuildHasher;
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::value::Value;
 use lru::LruCache;
-use serde_json::Value;
 
 /// Strings longer than this are parsed but never cached, which bounds the
 /// cache's memory to about `capacity × (MAX_KEY_LEN + result)`. Real user
@@ -95,8 +95,11 @@ mod tests {
     fn stores_and_returns() {
         let c = ShardedLru::new(cap(100));
         assert!(c.get("a").is_none());
-        c.insert("a", Arc::new(json!({"name": "A"})));
-        assert_eq!(c.get("a").as_deref(), Some(&json!({"name": "A"})));
+        c.insert("a", Arc::new(json!({"name": "A"}).into()));
+        assert_eq!(
+            c.get("a").as_deref().map(serde_json::Value::from),
+            Some(json!({"name": "A"}))
+        );
         assert_eq!(c.len(), 1);
     }
 
@@ -104,14 +107,14 @@ mod tests {
     fn bounded_by_capacity() {
         let c = ShardedLru::new(cap(32));
         for i in 0..1000 {
-            c.insert(&format!("ua-{i}"), Arc::new(json!(i)));
+            c.insert(&format!("ua-{i}"), Arc::new(json!(i).into()));
         }
         assert!(c.len() <= 32, "{} entries", c.len());
         assert_eq!(c.capacity(), 32);
         // A tiny capacity uses fewer shards rather than rounding up to 16.
         let c = ShardedLru::new(cap(1));
-        c.insert("a", Arc::new(json!(1)));
-        c.insert("b", Arc::new(json!(2)));
+        c.insert("a", Arc::new(json!(1).into()));
+        c.insert("b", Arc::new(json!(2).into()));
         assert_eq!(c.len(), 1);
         assert!(c.get("b").is_some());
     }
@@ -120,11 +123,11 @@ mod tests {
     fn long_keys_are_not_cached() {
         let c = ShardedLru::new(cap(10));
         let long = "x".repeat(MAX_KEY_LEN + 1);
-        c.insert(&long, Arc::new(json!(1)));
+        c.insert(&long, Arc::new(json!(1).into()));
         assert!(c.get(&long).is_none());
         assert_eq!(c.len(), 0);
         let edge = "x".repeat(MAX_KEY_LEN);
-        c.insert(&edge, Arc::new(json!(1)));
+        c.insert(&edge, Arc::new(json!(1).into()));
         assert!(c.get(&edge).is_some());
     }
 
@@ -139,7 +142,7 @@ mod tests {
                         let k = format!("ua-{}", i % 50);
                         match c.get(&k) {
                             Some(v) => assert_eq!(*v, json!(i % 50)),
-                            None => c.insert(&k, Arc::new(json!(i % 50))),
+                            None => c.insert(&k, Arc::new(json!(i % 50).into())),
                         }
                     }
                     t

@@ -10,8 +10,8 @@ mod regexes;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 
+use crate::value::{Map, Value};
 use serde::Deserialize;
-use serde_json::{Map, Value};
 
 use self::cache::ShardedLru;
 use self::regexes::{Source, UaRegexes};
@@ -103,11 +103,11 @@ struct UserAgent {
     cache: Option<ShardedLru>,
 }
 
-pub fn build(config: &Value, ctx: &CompileContext<'_>) -> Result<Box<dyn Processor>, String> {
+pub fn build(config: &serde_json::Value, ctx: &CompileContext<'_>) -> Result<Box<dyn Processor>, String> {
     Ok(Box::new(compile(config, ctx)?))
 }
 
-fn compile(config: &Value, ctx: &CompileContext<'_>) -> Result<UserAgent, String> {
+fn compile(config: &serde_json::Value, ctx: &CompileContext<'_>) -> Result<UserAgent, String> {
     let c: Config = parse_config(config)?;
     let field = FieldPath::parse(&c.field).map_err(|e| format!("`field`: {e}"))?;
     let target = FieldPath::parse(&c.target_field).map_err(|e| format!("`target_field`: {e}"))?;
@@ -194,7 +194,7 @@ impl UserAgent {
             let agent = e.ua.extract(ua);
             if p.name {
                 let name = agent.as_ref().map(|a| &*a.family).filter(|f| !f.is_empty());
-                out.insert("name".to_owned(), Value::String(name.unwrap_or("Other").to_owned()));
+                out.insert("name", Value::String(name.unwrap_or("Other").to_owned()));
             }
             // Three components at most: that is what ES outputs with its
             // bundled (older) uap-core and what Filebeat's fixtures record,
@@ -204,7 +204,7 @@ impl UserAgent {
             if p.version
                 && let Some(version) = agent.and_then(|a| join_version([a.major, a.minor, a.patch]))
             {
-                out.insert("version".to_owned(), Value::String(version));
+                out.insert("version", Value::String(version));
             }
         }
         if p.os
@@ -222,21 +222,21 @@ impl UserAgent {
             ]);
             // ES sets `version` and `full` only when there is a version.
             if let Some(v) = version {
-                details.insert("full".to_owned(), Value::String(format!("{} {v}", os.os)));
-                details.insert("version".to_owned(), Value::String(v));
+                details.insert("full", Value::String(format!("{} {v}", os.os)));
+                details.insert("version", Value::String(v));
             }
-            details.insert("name".to_owned(), Value::String(os.os.into_owned()));
-            out.insert("os".to_owned(), Value::Object(details));
+            details.insert("name", Value::String(os.os.into_owned()));
+            out.insert("os", Value::Object(details));
         }
         if p.device {
             let device = e.dev.extract(ua);
             let name = device.as_ref().map(|d| &*d.device).filter(|d| !d.is_empty());
             let mut details = Map::new();
-            details.insert("name".to_owned(), Value::String(name.unwrap_or("Other").to_owned()));
-            out.insert("device".to_owned(), Value::Object(details));
+            details.insert("name", Value::String(name.unwrap_or("Other").to_owned()));
+            out.insert("device", Value::Object(details));
         }
         if p.original {
-            out.insert("original".to_owned(), Value::String(ua.to_owned()));
+            out.insert("original", Value::String(ua.to_owned()));
         }
         Value::Object(out)
     }
@@ -265,6 +265,7 @@ mod tests {
     use super::*;
     use crate::pipeline::compile::{CompileOptions, SharedResources};
     use crate::pipeline::processors::test_util::{run, run_err};
+    use serde_json::Value;
     use serde_json::json;
     use std::collections::HashSet;
     use std::path::Path;
@@ -472,7 +473,7 @@ mod tests {
 
         // A hit really skips parsing: a planted entry is returned as is.
         if let Some(c) = &p.cache {
-            c.insert("planted", Arc::new(json!({"name": "Planted"})));
+            c.insert("planted", Arc::new(json!({"name": "Planted"}).into()));
         }
         assert_eq!(p.lookup("planted"), json!({"name": "Planted"}));
 
@@ -510,7 +511,7 @@ mod tests {
             "Amazon CloudFront",
             "-",
         ];
-        let expected: Vec<Value> = agents.iter().map(|a| p.parse(a)).collect();
+        let expected: Vec<crate::value::Value> = agents.iter().map(|a| p.parse(a)).collect();
         let handles: Vec<_> = (0..2)
             .map(|_| {
                 let p = p.clone();

@@ -1,0 +1,1056 @@
+//! The value model of a document: JSON values whose objects are small
+//! vectors with inline keys.
+//!
+//! It mirrors `serde_json::Value` (same variants, same accessors, so the
+//! processors read the same), and differs where the pipeline spends its
+//! time (see docs/benchmarks.md, "The document model"):
+//!
+//! - **Keys are [`Key`]s** (`SmolStr`): field names up to 23 bytes live
+//!   inline, so creating or copying a key allocates nothing, and static
+//!   names (`Key::new_static`) never do.
+//! - **Objects are vectors in insertion order**, searched linearly with an
+//!   inline byte comparison; the shipped pipelines' objects hold 1 to 15
+//!   keys, where a scan beats a B-tree (no node allocation, no `memcmp`
+//!   call per key passed). An object that grows past [`INDEX_AT`] keys (a
+//!   `json` or `kv` processor on hostile input) gets a hash index, so no
+//!   input makes lookups quadratic.
+//! - Objects are encoded in insertion order, as Elasticsearch keeps
+//!   `_source`.
+//!
+//! `serde_json::Value` stays at the edges: pipeline configuration, the
+//! alerting queries, and tests (`From` both ways and `PartialEq` across).
+
+use std::collections::HashMap;
+use std::fmt;
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
+
+pub use serde_json::Number;
+/// An object key: inline up to 23 bytes, shared (`Arc<str>`) beyond.
+pub use smol_str::SmolStr as Key;
+
+/// Above this many keys an object keeps a hash index of its keys.
+pub const INDEX_AT: usize = 24;
+
+/// A JSON value in a document.
+#[derive(Clone, Debug, Default)]
+pub enum Value {
+    /// `null`.
+    #[default]
+    Null,
+    /// `true` or `false`.
+    Bool(bool),
+    /// A number, as serde_json keeps it (u64, i64 or finite f64).
+    Number(Number),
+    /// A string.
+    String(String),
+    /// An array.
+    Array(Vec<Value>),
+    /// An object.
+    Object(Map),
+}
+
+static NULL: Value = Value::Null;
+
+/// A JSON object: keys in insertion order, each at most once.
+#[derive(Clone, Default)]
+pub struct Map {
+    entries: Vec<Slot>,
+    /// Key → position, kept only while the object has more than
+    /// [`INDEX_AT`] keys. Boxed so that the common object without one
+    /// (and so every `Value`) stays one pointer smaller.
+    #[allow(clippy::box_collection)]
+    index: Option<Box<HashMap<Key, usize>>>,
+}
+
+#[derive(Clone)]
+struct Slot {
+    tag: u64,
+    key: Key,
+    value: Value,
+}
+
+/// A key's first seven bytes and its length (capped at 255) in one word.
+/// Equal tags mean equal keys for keys of up to seven bytes, and a scan
+/// over an object compares one word per key instead of calling `memcmp`.
+#[inline]
+fn tag_of(key: &str) -> u64 {
+    let b = key.as_bytes();
+    let mut tag = (b.len().min(255) as u64) << 56;
+    for (i, &byte) in b.iter().take(7).enumerate() {
+        tag |= u64::from(byte) << (8 * i);
+    }
+    tag
+}
+
+/// A field name prepared for repeated lookups (the segments of a field
+/// path, compiled once at load time): its tag is computed once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Name {
+    tag: u64,
+    key: Key,
+}
+
+impl Name {
+    /// Prepares `key`.
+    pub fn new(key: &str) -> Self {
+        Name {
+            tag: tag_of(key),
+            key: Key::new(key),
+        }
+    }
+
+    /// The name as text.
+    pub fn as_str(&self) -> &str {
+        self.key.as_str()
+    }
+
+    /// The name as a [`Key`].
+    pub fn key(&self) -> &Key {
+        &self.key
+    }
+}
+
+impl fmt::Display for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.key)
+    }
+}
+
+impl std::ops::Deref for Name {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.key.as_str()
+    }
+}
+
+impl Map {
+    /// An empty object.
+    pub const fn new() -> Self {
+        Map {
+            entries: Vec::new(),
+            index: None,
+        }
+    }
+
+    /// An empty object with room for `n` keys.
+    pub fn with_capacity(n: usize) -> Self {
+        Map {
+            entries: Vec::with_capacity(n),
+            index: None,
+        }
+    }
+
+    /// Number of keys.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True if the object has no keys.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    #[inline]
+    fn position_tagged(&self, tag: u64, key: &str) -> Option<usize> {
+        match &self.index {
+            Some(index) => index.get(key).copied(),
+            None if key.len() < 8 => self.entries.iter().position(|s| s.tag == tag),
+            None => self.entries.iter().position(|s| s.tag == tag && s.key.as_str() == key),
+        }
+    }
+
+    #[inline]
+    fn position(&self, key: &str) -> Option<usize> {
+        self.position_tagged(tag_of(key), key)
+    }
+
+    /// The value of `key`.
+    #[inline]
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.position(key).map(|i| &self.entries[i].value)
+    }
+
+    /// The value of `key`, mutably.
+    #[inline]
+    pub fn get_mut(&mut self, key: &str) -> Option<&mut Value> {
+        self.position(key).map(|i| &mut self.entries[i].value)
+    }
+
+    /// The value of a prepared name.
+    #[inline]
+    pub fn get_name(&self, name: &Name) -> Option<&Value> {
+        self.position_tagged(name.tag, &name.key)
+            .map(|i| &self.entries[i].value)
+    }
+
+    /// The value of a prepared name, mutably.
+    #[inline]
+    pub fn get_name_mut(&mut self, name: &Name) -> Option<&mut Value> {
+        self.position_tagged(name.tag, &name.key)
+            .map(|i| &mut self.entries[i].value)
+    }
+
+    /// Sets a prepared name (no allocation for the key).
+    pub fn insert_name(&mut self, name: &Name, value: Value) -> Option<Value> {
+        match self.position_tagged(name.tag, &name.key) {
+            Some(i) => Some(std::mem::replace(&mut self.entries[i].value, value)),
+            None => {
+                self.push_new(name.tag, name.key.clone(), value);
+                None
+            }
+        }
+    }
+
+    /// Removes a prepared name, keeping the order of the others.
+    pub fn remove_name(&mut self, name: &Name) -> Option<Value> {
+        let i = self.position_tagged(name.tag, &name.key)?;
+        Some(self.remove_at(i).value)
+    }
+
+    /// True if `key` is present.
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.position(key).is_some()
+    }
+
+    /// Sets `key`, returning the value it replaces. A new key goes last.
+    pub fn insert(&mut self, key: impl Into<Key>, value: impl Into<Value>) -> Option<Value> {
+        let (key, value) = (key.into(), value.into());
+        let tag = tag_of(&key);
+        match self.position_tagged(tag, &key) {
+            Some(i) => Some(std::mem::replace(&mut self.entries[i].value, value)),
+            None => {
+                self.push_new(tag, key, value);
+                None
+            }
+        }
+    }
+
+    /// Appends a key the caller knows is absent.
+    fn push_new(&mut self, tag: u64, key: Key, value: Value) {
+        let at = self.entries.len();
+        if let Some(index) = &mut self.index {
+            index.insert(key.clone(), at);
+        }
+        if self.entries.capacity() == 0 {
+            // Most objects of a log document hold 2 to 8 keys; starting at
+            // 8 spares the growth steps from 4.
+            self.entries.reserve_exact(8);
+        }
+        self.entries.push(Slot { tag, key, value });
+        if self.index.is_none() && self.entries.len() > INDEX_AT {
+            self.rebuild_index();
+        }
+    }
+
+    fn rebuild_index(&mut self) {
+        if self.entries.len() > INDEX_AT {
+            let index = self
+                .entries
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (s.key.clone(), i))
+                .collect();
+            self.index = Some(Box::new(index));
+        } else {
+            self.index = None;
+        }
+    }
+
+    /// The entry of `key`, to fill if vacant (`map.entry(k).or_insert_with(…)`).
+    pub fn entry(&mut self, key: impl Into<Key>) -> Entry<'_> {
+        Entry {
+            map: self,
+            key: key.into(),
+        }
+    }
+
+    fn remove_at(&mut self, i: usize) -> Slot {
+        let slot = self.entries.remove(i);
+        if self.index.is_some() {
+            self.rebuild_index();
+        }
+        slot
+    }
+
+    /// Removes `key`, keeping the order of the others.
+    pub fn remove(&mut self, key: &str) -> Option<Value> {
+        let i = self.position(key)?;
+        Some(self.remove_at(i).value)
+    }
+
+    /// Removes `key` and returns it with its value.
+    pub fn remove_entry(&mut self, key: &str) -> Option<(Key, Value)> {
+        let i = self.position(key)?;
+        let slot = self.remove_at(i);
+        Some((slot.key, slot.value))
+    }
+
+    /// Keeps the keys for which `keep` returns true.
+    pub fn retain(&mut self, mut keep: impl FnMut(&Key, &mut Value) -> bool) {
+        self.entries.retain_mut(|s| keep(&s.key, &mut s.value));
+        if self.index.is_some() {
+            self.rebuild_index();
+        }
+    }
+
+    /// Removes every key.
+    pub fn clear(&mut self) {
+        self.entries.clear();
+        self.index = None;
+    }
+
+    /// This object as a `serde_json::Value` (a copy).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::Value::Object(self.clone().into())
+    }
+
+    /// Keys and values in order.
+    pub fn iter(&self) -> Iter<'_> {
+        Iter(self.entries.iter())
+    }
+
+    /// Keys and mutable values in order.
+    pub fn iter_mut(&mut self) -> IterMut<'_> {
+        IterMut(self.entries.iter_mut())
+    }
+
+    /// Keys in order.
+    pub fn keys(&self) -> impl DoubleEndedIterator<Item = &Key> + ExactSizeIterator {
+        self.entries.iter().map(|s| &s.key)
+    }
+
+    /// Values in order.
+    pub fn values(&self) -> impl DoubleEndedIterator<Item = &Value> + ExactSizeIterator {
+        self.entries.iter().map(|s| &s.value)
+    }
+
+    /// Mutable values in order.
+    pub fn values_mut(&mut self) -> impl DoubleEndedIterator<Item = &mut Value> + ExactSizeIterator {
+        self.entries.iter_mut().map(|s| &mut s.value)
+    }
+}
+
+/// A key of a [`Map`], present or not.
+pub struct Entry<'a> {
+    map: &'a mut Map,
+    key: Key,
+}
+
+impl<'a> Entry<'a> {
+    /// The value, inserting `make()` first if the key is absent.
+    pub fn or_insert_with(self, make: impl FnOnce() -> Value) -> &'a mut Value {
+        let tag = tag_of(&self.key);
+        let i = match self.map.position_tagged(tag, &self.key) {
+            Some(i) => i,
+            None => {
+                self.map.push_new(tag, self.key, make());
+                self.map.entries.len() - 1
+            }
+        };
+        &mut self.map.entries[i].value
+    }
+
+    /// The value, inserting `value` first if the key is absent.
+    pub fn or_insert(self, value: impl Into<Value>) -> &'a mut Value {
+        self.or_insert_with(|| value.into())
+    }
+}
+
+/// Iterator over `(&Key, &Value)`.
+pub struct Iter<'a>(std::slice::Iter<'a, Slot>);
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = (&'a Key, &'a Value);
+    fn next(&mut self) -> Option<Self::Item> {
+        self.0.next().map(|s| (&s.key, &s.value))
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
+    }
+}
+
+impl DoubleEndedIterator for Iter<'_> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        self.0.next_back().map(|s| (&s.key, &s.value))
+    }
+}
+
+impl ExactSizeIterator for Iter<'_> {}
+
+/// Iterator over `(&Key, &mut Value)`.
+pub struct IterMut<'a>(std::slice::IterMut<'a, Slot>);
+
+impl<'a> Iterator for IterMut<'a> {
+    type Item = (&'a Key, &'a mut Value);
+    fn next(&mut self) -> Option<Self::Item> {
+        self.0.next().map(|s| (&s.key, &mut s.value))
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
+    }
+}
+
+impl<'a> IntoIterator for &'a Map {
+    type Item = (&'a Key, &'a Value);
+    type IntoIter = Iter<'a>;
+    fn into_iter(self) -> Iter<'a> {
+        self.iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a mut Map {
+    type Item = (&'a Key, &'a mut Value);
+    type IntoIter = IterMut<'a>;
+    fn into_iter(self) -> IterMut<'a> {
+        self.iter_mut()
+    }
+}
+
+/// Owning iterator over `(Key, Value)`.
+pub struct IntoIter(std::vec::IntoIter<Slot>);
+
+impl Iterator for IntoIter {
+    type Item = (Key, Value);
+    fn next(&mut self) -> Option<Self::Item> {
+        self.0.next().map(|s| (s.key, s.value))
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
+    }
+}
+
+impl DoubleEndedIterator for IntoIter {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        self.0.next_back().map(|s| (s.key, s.value))
+    }
+}
+
+impl ExactSizeIterator for IntoIter {}
+
+impl IntoIterator for Map {
+    type Item = (Key, Value);
+    type IntoIter = IntoIter;
+    fn into_iter(self) -> IntoIter {
+        IntoIter(self.entries.into_iter())
+    }
+}
+
+impl<K: Into<Key>> FromIterator<(K, Value)> for Map {
+    fn from_iter<I: IntoIterator<Item = (K, Value)>>(iter: I) -> Self {
+        let mut map = Map::new();
+        map.extend(iter);
+        map
+    }
+}
+
+impl<K: Into<Key>> Extend<(K, Value)> for Map {
+    fn extend<I: IntoIterator<Item = (K, Value)>>(&mut self, iter: I) {
+        for (k, v) in iter {
+            self.insert(k, v);
+        }
+    }
+}
+
+impl std::ops::Index<&str> for Map {
+    type Output = Value;
+    /// Panics if the key is absent, like `serde_json::Map`.
+    fn index(&self, key: &str) -> &Value {
+        match self.get(key) {
+            Some(v) => v,
+            None => panic!("no key `{key}` in object"),
+        }
+    }
+}
+
+/// Objects are equal when they have the same keys with equal values, in
+/// any order (as JSON objects are).
+impl PartialEq for Map {
+    fn eq(&self, other: &Map) -> bool {
+        self.len() == other.len() && self.iter().all(|(k, v)| other.get(k).is_some_and(|o| o == v))
+    }
+}
+
+impl fmt::Debug for Map {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl PartialEq for Value {
+    fn eq(&self, other: &Value) -> bool {
+        match (self, other) {
+            (Value::Null, Value::Null) => true,
+            (Value::Bool(a), Value::Bool(b)) => a == b,
+            (Value::Number(a), Value::Number(b)) => a == b,
+            (Value::String(a), Value::String(b)) => a == b,
+            (Value::Array(a), Value::Array(b)) => a == b,
+            (Value::Object(a), Value::Object(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl Value {
+    /// The string, if this is one.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The object, if this is one.
+    pub fn as_object(&self) -> Option<&Map> {
+        match self {
+            Value::Object(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// The object, mutably, if this is one.
+    pub fn as_object_mut(&mut self) -> Option<&mut Map> {
+        match self {
+            Value::Object(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// The array, if this is one.
+    pub fn as_array(&self) -> Option<&Vec<Value>> {
+        match self {
+            Value::Array(a) => Some(a),
+            _ => None,
+        }
+    }
+
+    /// The array, mutably, if this is one.
+    pub fn as_array_mut(&mut self) -> Option<&mut Vec<Value>> {
+        match self {
+            Value::Array(a) => Some(a),
+            _ => None,
+        }
+    }
+
+    /// The boolean, if this is one.
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            Value::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+
+    /// The number as an i64, if it is an integer that fits.
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Value::Number(n) => n.as_i64(),
+            _ => None,
+        }
+    }
+
+    /// The number as a u64, if it is a non-negative integer.
+    pub fn as_u64(&self) -> Option<u64> {
+        match self {
+            Value::Number(n) => n.as_u64(),
+            _ => None,
+        }
+    }
+
+    /// The number as an f64.
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Number(n) => n.as_f64(),
+            _ => None,
+        }
+    }
+
+    /// True for `null`.
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+
+    /// True for a string.
+    pub fn is_string(&self) -> bool {
+        matches!(self, Value::String(_))
+    }
+
+    /// True for a number.
+    pub fn is_number(&self) -> bool {
+        matches!(self, Value::Number(_))
+    }
+
+    /// True for a boolean.
+    pub fn is_boolean(&self) -> bool {
+        matches!(self, Value::Bool(_))
+    }
+
+    /// True for an array.
+    pub fn is_array(&self) -> bool {
+        matches!(self, Value::Array(_))
+    }
+
+    /// True for an object.
+    pub fn is_object(&self) -> bool {
+        matches!(self, Value::Object(_))
+    }
+
+    /// The value of `key` if this is an object that has it.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.as_object().and_then(|m| m.get(key))
+    }
+
+    /// Takes the value out, leaving `null`.
+    pub fn take(&mut self) -> Value {
+        std::mem::take(self)
+    }
+
+    /// This value as a `serde_json::Value` (a copy).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::Value::from(self.clone())
+    }
+}
+
+/// `value["key"]`: the key's value, or `null` when this is not an object or
+/// has no such key (as with `serde_json::Value`).
+impl std::ops::Index<&str> for Value {
+    type Output = Value;
+    fn index(&self, key: &str) -> &Value {
+        self.get(key).unwrap_or(&NULL)
+    }
+}
+
+/// `value[i]`: the item, or `null` when this is not an array or is shorter.
+impl std::ops::Index<usize> for Value {
+    type Output = Value;
+    fn index(&self, i: usize) -> &Value {
+        self.as_array().and_then(|a| a.get(i)).unwrap_or(&NULL)
+    }
+}
+
+impl fmt::Display for Value {
+    /// Compact JSON (`{:#}`: indented).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = if f.alternate() {
+            serde_json::to_string_pretty(self)
+        } else {
+            serde_json::to_string(self)
+        };
+        f.write_str(&text.map_err(|_| fmt::Error)?)
+    }
+}
+
+// Conversions.
+
+impl From<serde_json::Value> for Value {
+    fn from(v: serde_json::Value) -> Self {
+        match v {
+            serde_json::Value::Null => Value::Null,
+            serde_json::Value::Bool(b) => Value::Bool(b),
+            serde_json::Value::Number(n) => Value::Number(n),
+            serde_json::Value::String(s) => Value::String(s),
+            serde_json::Value::Array(a) => Value::Array(a.into_iter().map(Value::from).collect()),
+            serde_json::Value::Object(m) => Value::Object(Map::from(m)),
+        }
+    }
+}
+
+impl From<&serde_json::Value> for Value {
+    fn from(v: &serde_json::Value) -> Self {
+        Value::from(v.clone())
+    }
+}
+
+impl From<serde_json::Map<String, serde_json::Value>> for Map {
+    fn from(m: serde_json::Map<String, serde_json::Value>) -> Self {
+        let mut map = Map::with_capacity(m.len());
+        for (k, v) in m {
+            // serde_json's keys are unique already.
+            map.push_new(tag_of(&k), Key::from(k), Value::from(v));
+        }
+        map
+    }
+}
+
+impl From<Value> for serde_json::Value {
+    fn from(v: Value) -> Self {
+        match v {
+            Value::Null => serde_json::Value::Null,
+            Value::Bool(b) => serde_json::Value::Bool(b),
+            Value::Number(n) => serde_json::Value::Number(n),
+            Value::String(s) => serde_json::Value::String(s),
+            Value::Array(a) => serde_json::Value::Array(a.into_iter().map(serde_json::Value::from).collect()),
+            Value::Object(m) => serde_json::Value::Object(serde_json::Map::from(m)),
+        }
+    }
+}
+
+impl From<&Value> for serde_json::Value {
+    fn from(v: &Value) -> Self {
+        serde_json::Value::from(v.clone())
+    }
+}
+
+impl From<Map> for serde_json::Map<String, serde_json::Value> {
+    fn from(m: Map) -> Self {
+        m.into_iter()
+            .map(|(k, v)| (String::from(k), serde_json::Value::from(v)))
+            .collect()
+    }
+}
+
+impl From<Map> for Value {
+    fn from(m: Map) -> Self {
+        Value::Object(m)
+    }
+}
+
+impl From<String> for Value {
+    fn from(s: String) -> Self {
+        Value::String(s)
+    }
+}
+
+impl From<&str> for Value {
+    fn from(s: &str) -> Self {
+        Value::String(s.to_owned())
+    }
+}
+
+impl From<bool> for Value {
+    fn from(b: bool) -> Self {
+        Value::Bool(b)
+    }
+}
+
+impl From<Number> for Value {
+    fn from(n: Number) -> Self {
+        Value::Number(n)
+    }
+}
+
+macro_rules! from_integer {
+    ($($t:ty)*) => {$(
+        impl From<$t> for Value {
+            fn from(n: $t) -> Self {
+                Value::Number(Number::from(n))
+            }
+        }
+    )*};
+}
+from_integer!(i8 i16 i32 i64 isize u8 u16 u32 u64 usize);
+
+impl From<f64> for Value {
+    /// A finite float; NaN and infinities (which JSON cannot hold) become
+    /// `null`, as in serde_json.
+    fn from(f: f64) -> Self {
+        Number::from_f64(f).map_or(Value::Null, Value::Number)
+    }
+}
+
+impl From<f32> for Value {
+    fn from(f: f32) -> Self {
+        Value::from(f64::from(f))
+    }
+}
+
+impl<T: Into<Value>> From<Vec<T>> for Value {
+    fn from(items: Vec<T>) -> Self {
+        Value::Array(items.into_iter().map(Into::into).collect())
+    }
+}
+
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(Value::Null, Into::into)
+    }
+}
+
+impl PartialEq<serde_json::Value> for Value {
+    fn eq(&self, other: &serde_json::Value) -> bool {
+        match (self, other) {
+            (Value::Null, serde_json::Value::Null) => true,
+            (Value::Bool(a), serde_json::Value::Bool(b)) => a == b,
+            (Value::Number(a), serde_json::Value::Number(b)) => a == b,
+            (Value::String(a), serde_json::Value::String(b)) => a == b,
+            (Value::Array(a), serde_json::Value::Array(b)) => {
+                a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+            }
+            (Value::Object(a), serde_json::Value::Object(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl PartialEq<Value> for serde_json::Value {
+    fn eq(&self, other: &Value) -> bool {
+        other == self
+    }
+}
+
+impl PartialEq<serde_json::Map<String, serde_json::Value>> for Map {
+    fn eq(&self, other: &serde_json::Map<String, serde_json::Value>) -> bool {
+        self.len() == other.len() && self.iter().all(|(k, v)| other.get(k.as_str()).is_some_and(|o| v == o))
+    }
+}
+
+impl PartialEq<str> for Value {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == Some(other)
+    }
+}
+
+impl PartialEq<&str> for Value {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == Some(*other)
+    }
+}
+
+impl PartialEq<String> for Value {
+    fn eq(&self, other: &String) -> bool {
+        self.as_str() == Some(other.as_str())
+    }
+}
+
+// Serde: objects are written in insertion order; reading keeps the last of
+// duplicate keys at the first one's position (serde_json keeps the last).
+
+impl Serialize for Value {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Value::Null => serializer.serialize_unit(),
+            Value::Bool(b) => serializer.serialize_bool(*b),
+            Value::Number(n) => n.serialize(serializer),
+            Value::String(s) => serializer.serialize_str(s),
+            Value::Array(items) => {
+                let mut seq = serializer.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(item)?;
+                }
+                seq.end()
+            }
+            Value::Object(m) => m.serialize(serializer),
+        }
+    }
+}
+
+impl Serialize for Map {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.len()))?;
+        for s in &self.entries {
+            map.serialize_entry(s.key.as_str(), &s.value)?;
+        }
+        map.end()
+    }
+}
+
+struct ValueVisitor;
+
+impl<'de> Visitor<'de> for ValueVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
+        Ok(Value::Bool(b))
+    }
+
+    fn visit_i64<E>(self, n: i64) -> Result<Value, E> {
+        Ok(Value::Number(n.into()))
+    }
+
+    fn visit_u64<E>(self, n: u64) -> Result<Value, E> {
+        Ok(Value::Number(n.into()))
+    }
+
+    fn visit_f64<E>(self, f: f64) -> Result<Value, E> {
+        Ok(Value::from(f))
+    }
+
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<Value, E> {
+        Ok(Value::String(s.to_owned()))
+    }
+
+    fn visit_string<E>(self, s: String) -> Result<Value, E> {
+        Ok(Value::String(s))
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        Deserialize::deserialize(d)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
+        let mut map = Map::new();
+        while let Some(key) = access.next_key::<KeyDe>()? {
+            let value: Value = access.next_value()?;
+            map.insert(key.0, value);
+        }
+        Ok(Value::Object(map))
+    }
+}
+
+/// A key read straight into a [`Key`] (no intermediate `String` for
+/// short keys).
+struct KeyDe(Key);
+
+impl<'de> Deserialize<'de> for KeyDe {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl Visitor<'_> for KeyVisitor {
+            type Value = KeyDe;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object key")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<KeyDe, E> {
+                Ok(KeyDe(Key::new(s)))
+            }
+            fn visit_string<E: de::Error>(self, s: String) -> Result<KeyDe, E> {
+                Ok(KeyDe(Key::from(s)))
+            }
+        }
+        d.deserialize_str(KeyVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(ValueVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for Map {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Map, D::Error> {
+        match Value::deserialize(d)? {
+            Value::Object(m) => Ok(m),
+            _ => Err(de::Error::custom("expected a JSON object")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    #[test]
+    fn objects_keep_insertion_order_and_unique_keys() {
+        let mut m = Map::new();
+        m.insert("b", Value::from(1));
+        m.insert("a", Value::from(2));
+        assert_eq!(m.insert("b", Value::from(3)), Some(Value::from(1)));
+        assert_eq!(serde_json::to_string(&m).unwrap(), r#"{"b":3,"a":2}"#);
+        assert_eq!(m.remove("b"), Some(Value::from(3)));
+        assert_eq!(m.remove("b"), None);
+        assert_eq!(m.keys().map(Key::as_str).collect::<Vec<_>>(), ["a"]);
+    }
+
+    #[test]
+    fn equality_ignores_key_order_and_crosses_to_serde_json() {
+        let a: Value = serde_json::from_str(r#"{"x":1,"y":[true,null,"s"]}"#).unwrap();
+        let b: Value = serde_json::from_str(r#"{"y":[true,null,"s"],"x":1}"#).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a, json!({"x": 1, "y": [true, null, "s"]}));
+        assert_ne!(a, json!({"x": 1}));
+        assert_eq!(
+            Value::from(json!({"k": {"n": 1.5}})).to_json(),
+            json!({"k": {"n": 1.5}})
+        );
+    }
+
+    #[test]
+    fn duplicate_keys_keep_the_last_value() {
+        let v: Value = serde_json::from_str(r#"{"a":1,"b":2,"a":3}"#).unwrap();
+        assert_eq!(v.to_string(), r#"{"a":3,"b":2}"#);
+    }
+
+    #[test]
+    fn large_objects_index_their_keys_and_survive_removal() {
+        let mut m = Map::new();
+        for i in 0..200 {
+            m.insert(format!("key{i}"), Value::from(i));
+        }
+        assert!(m.index.is_some());
+        assert_eq!(m.get("key150"), Some(&Value::from(150)));
+        assert_eq!(m.remove("key10"), Some(Value::from(10)));
+        assert_eq!(m.get("key150"), Some(&Value::from(150)));
+        assert_eq!(m.get("key10"), None);
+        m.retain(|k, _| k.ends_with('7'));
+        assert_eq!(m.len(), 20);
+        assert!(m.index.is_none(), "20 keys need no index");
+        assert_eq!(m.get("key197"), Some(&Value::from(197)));
+    }
+
+    #[test]
+    fn a_hundred_thousand_keys_parse_in_linear_time() {
+        // Quadratic lookups would take minutes here.
+        let text = format!(
+            "{{{}}}",
+            (0..100_000)
+                .map(|i| format!("\"k{i}\":{i}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["k99999"], json!(99_999));
+    }
+
+    #[test]
+    fn index_and_display_behave_like_serde_json() {
+        let v = Value::from(json!({"a": [1, {"b": "c"}]}));
+        assert_eq!(v["a"][1]["b"], json!("c"));
+        assert!(v["missing"]["x"].is_null());
+        assert_eq!(v.to_string(), r#"{"a":[1,{"b":"c"}]}"#);
+        assert_eq!(Value::from(f64::NAN), Value::Null);
+    }
+
+    fn arb_json() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            "[a-z\"\\\\\u{e9}]{0,8}".prop_map(serde_json::Value::String),
+        ];
+        leaf.prop_recursive(3, 40, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::Array),
+                prop::collection::btree_map("[a-e]{1,3}", inner, 0..30)
+                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        /// Converting, encoding and parsing agree with serde_json, for
+        /// objects on both sides of the index threshold.
+        #[test]
+        fn round_trips_through_serde_json(j in arb_json()) {
+            let v = Value::from(j.clone());
+            prop_assert_eq!(&v, &j);
+            let text = serde_json::to_string(&v).unwrap();
+            let back: serde_json::Value = serde_json::from_str(&text).unwrap();
+            prop_assert_eq!(&back, &j);
+            let reparsed: Value = serde_json::from_str(&text).unwrap();
+            prop_assert_eq!(&reparsed, &v);
+            prop_assert_eq!(v.to_json(), j);
+        }
+    }
+}
