@@ -22,6 +22,8 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::AtomicU32;
+use std::sync::atomic::Ordering::Relaxed;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
@@ -85,12 +87,39 @@ fn tag_of(key: &str) -> u64 {
 }
 
 /// A field name prepared for repeated lookups (the segments of a field
-/// path, compiled once at load time): its tag is computed once.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// path, compiled once at load time): its tag is computed once, and it
+/// remembers where it was last found.
+///
+/// The documents one pipeline builds have the same shape record after
+/// record, so `event` sits at the same position of the same object every
+/// time: a lookup first checks the remembered position (one tag
+/// comparison) and scans only when the key is elsewhere or absent. The
+/// hint is shared by the worker threads that run the pipeline, as a
+/// relaxed atomic; a stale or racing hint only costs the scan.
+#[derive(Debug)]
 pub struct Name {
     tag: u64,
     key: Key,
+    hint: AtomicU32,
 }
+
+impl Clone for Name {
+    fn clone(&self) -> Self {
+        Name {
+            tag: self.tag,
+            key: self.key.clone(),
+            hint: AtomicU32::new(self.hint.load(Relaxed)),
+        }
+    }
+}
+
+impl PartialEq for Name {
+    fn eq(&self, other: &Name) -> bool {
+        self.key == other.key
+    }
+}
+
+impl Eq for Name {}
 
 impl Name {
     /// Prepares `key`.
@@ -98,6 +127,7 @@ impl Name {
         Name {
             tag: tag_of(key),
             key: Key::new(key),
+            hint: AtomicU32::new(0),
         }
     }
 
@@ -161,6 +191,24 @@ impl Map {
         }
     }
 
+    /// The position of a prepared name: its remembered position if the
+    /// key is still there, else a scan (which updates the hint).
+    #[inline]
+    fn position_name(&self, name: &Name) -> Option<usize> {
+        let hint = name.hint.load(Relaxed) as usize;
+        if let Some(slot) = self.entries.get(hint)
+            && slot.tag == name.tag
+            && (name.key.len() < 8 || slot.key == name.key)
+        {
+            return Some(hint);
+        }
+        let found = self.position_tagged(name.tag, &name.key);
+        if let Some(i) = found {
+            name.hint.store(u32::try_from(i).unwrap_or(0), Relaxed);
+        }
+        found
+    }
+
     #[inline]
     fn position(&self, key: &str) -> Option<usize> {
         self.position_tagged(tag_of(key), key)
@@ -181,22 +229,21 @@ impl Map {
     /// The value of a prepared name.
     #[inline]
     pub fn get_name(&self, name: &Name) -> Option<&Value> {
-        self.position_tagged(name.tag, &name.key)
-            .map(|i| &self.entries[i].value)
+        self.position_name(name).map(|i| &self.entries[i].value)
     }
 
     /// The value of a prepared name, mutably.
     #[inline]
     pub fn get_name_mut(&mut self, name: &Name) -> Option<&mut Value> {
-        self.position_tagged(name.tag, &name.key)
-            .map(|i| &mut self.entries[i].value)
+        self.position_name(name).map(|i| &mut self.entries[i].value)
     }
 
     /// Sets a prepared name (no allocation for the key).
     pub fn insert_name(&mut self, name: &Name, value: Value) -> Option<Value> {
-        match self.position_tagged(name.tag, &name.key) {
+        match self.position_name(name) {
             Some(i) => Some(std::mem::replace(&mut self.entries[i].value, value)),
             None => {
+                name.hint.store(u32::try_from(self.entries.len()).unwrap_or(0), Relaxed);
                 self.push_new(name.tag, name.key.clone(), value);
                 None
             }
@@ -205,7 +252,7 @@ impl Map {
 
     /// Removes a prepared name, keeping the order of the others.
     pub fn remove_name(&mut self, name: &Name) -> Option<Value> {
-        let i = self.position_tagged(name.tag, &name.key)?;
+        let i = self.position_name(name)?;
         Some(self.remove_at(i).value)
     }
 
@@ -1000,6 +1047,43 @@ mod tests {
     }
 
     #[test]
+    fn prepared_names_find_keys_wherever_they_moved() {
+        let name = Name::new("event");
+        let long = Name::new("user_agent");
+        let mut a = Map::new();
+        a.insert("event", Value::from(1));
+        a.insert_name(&long, Value::from("ua"));
+        assert_eq!(a.get_name(&name), Some(&Value::from(1)));
+        // Another document of another shape: the remembered position now
+        // holds a different key, or is past the end.
+        let mut b = Map::new();
+        b.insert("user_agen", Value::from(0));
+        b.insert("x", Value::from(0));
+        b.insert_name(&long, Value::from("other"));
+        b.insert("event", Value::from(2));
+        assert_eq!(b.get_name(&name), Some(&Value::from(2)));
+        assert_eq!(b.get_name(&long), Some(&Value::from("other")));
+        assert_eq!(a.get_name(&name), Some(&Value::from(1)));
+        assert_eq!(a.get_name(&long), Some(&Value::from("ua")));
+        assert_eq!(Map::new().get_name(&name), None);
+        assert_eq!(b.remove_name(&name), Some(Value::from(2)));
+        assert_eq!(b.get_name(&name), None);
+        assert_eq!(b.insert_name(&long, Value::Null), Some(Value::from("other")));
+        assert_eq!(b.len(), 3);
+    }
+
+    #[test]
+    fn keys_sharing_seven_bytes_and_a_length_stay_apart() {
+        let mut m = Map::new();
+        m.insert("abcdefgX", Value::from(1));
+        m.insert("abcdefgY", Value::from(2));
+        assert_eq!(m.get("abcdefgY"), Some(&Value::from(2)));
+        assert_eq!(m.get_name(&Name::new("abcdefgX")), Some(&Value::from(1)));
+        assert_eq!(m.get("abcdefgZ"), None);
+        assert_eq!(m.get("abcdefg"), None);
+    }
+
+    #[test]
     fn a_hundred_thousand_keys_parse_in_linear_time() {
         // Quadratic lookups would take minutes here.
         let text = format!(
@@ -1038,7 +1122,78 @@ mod tests {
         })
     }
 
+    #[derive(Debug, Clone)]
+    enum Op {
+        Insert(String, i64),
+        InsertName(String, i64),
+        Remove(String),
+        RemoveName(String),
+    }
+
+    fn arb_op() -> impl Strategy<Value = Op> {
+        // Few distinct keys, some sharing their first seven bytes, so that
+        // updates, removals and tag collisions are common; enough of them
+        // to cross INDEX_AT.
+        let key = prop_oneof!["[a-c]{1,2}", "long_key_[0-9]{1,2}", "abcdefg[xy]"];
+        prop_oneof![
+            (key.clone(), any::<i64>()).prop_map(|(k, v)| Op::Insert(k, v)),
+            (key.clone(), any::<i64>()).prop_map(|(k, v)| Op::InsertName(k, v)),
+            key.clone().prop_map(Op::Remove),
+            key.prop_map(Op::RemoveName),
+        ]
+    }
+
     proptest! {
+        /// Any sequence of inserts and removals, by plain key or prepared
+        /// name (whose position hints go stale as keys move), leaves the
+        /// same keys, values and order as a plain list of pairs.
+        #[test]
+        fn maps_behave_like_an_ordered_list_of_pairs(ops in prop::collection::vec(arb_op(), 0..200)) {
+            let mut map = Map::new();
+            let mut model: Vec<(String, i64)> = Vec::new();
+            let mut names: HashMap<String, Name> = HashMap::new();
+            for op in ops {
+                let by_name = matches!(op, Op::InsertName(..) | Op::RemoveName(_));
+                match op {
+                    Op::Insert(k, v) | Op::InsertName(k, v) => {
+                        let old = if by_name {
+                            let name = names.entry(k.clone()).or_insert_with(|| Name::new(&k));
+                            map.insert_name(name, Value::from(v))
+                        } else {
+                            map.insert(k.as_str(), v)
+                        };
+                        let expected = match model.iter_mut().find(|(mk, _)| *mk == k) {
+                            Some(slot) => Some(std::mem::replace(&mut slot.1, v)),
+                            None => {
+                                model.push((k.clone(), v));
+                                None
+                            }
+                        };
+                        prop_assert_eq!(old, expected.map(Value::from));
+                    }
+                    Op::Remove(k) | Op::RemoveName(k) => {
+                        let removed = if by_name {
+                            let name = names.entry(k.clone()).or_insert_with(|| Name::new(&k));
+                            map.remove_name(name)
+                        } else {
+                            map.remove(&k)
+                        };
+                        let expected = model.iter().position(|(mk, _)| *mk == k).map(|i| model.remove(i).1);
+                        prop_assert_eq!(removed, expected.map(Value::from));
+                    }
+                }
+                prop_assert_eq!(map.len(), model.len());
+                for (k, v) in &model {
+                    prop_assert_eq!(map.get(k), Some(&Value::from(*v)));
+                    let name = names.entry(k.clone()).or_insert_with(|| Name::new(k));
+                    prop_assert_eq!(map.get_name(name), Some(&Value::from(*v)));
+                }
+                let keys: Vec<&str> = map.keys().map(Key::as_str).collect();
+                let model_keys: Vec<&str> = model.iter().map(|(k, _)| k.as_str()).collect();
+                prop_assert_eq!(keys, model_keys);
+            }
+        }
+
         /// Converting, encoding and parsing agree with serde_json, for
         /// objects on both sides of the index threshold.
         #[test]
