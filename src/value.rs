@@ -182,7 +182,7 @@ impl Map {
         self.entries.is_empty()
     }
 
-    #[inline]
+    #[inline(always)]
     fn position_tagged(&self, tag: u64, key: &str) -> Option<usize> {
         match &self.index {
             Some(index) => index.get(key).copied(),
@@ -193,7 +193,7 @@ impl Map {
 
     /// The position of a prepared name: its remembered position if the
     /// key is still there, else a scan (which updates the hint).
-    #[inline]
+    #[inline(always)]
     fn position_name(&self, name: &Name) -> Option<usize> {
         let hint = name.hint.load(Relaxed) as usize;
         if let Some(slot) = self.entries.get(hint)
