@@ -3,19 +3,21 @@
 //!
 //! It mirrors `serde_json::Value` (same variants, same accessors, so the
 //! processors read the same), and differs where the pipeline spends its
-//! time (see docs/benchmarks.md, "The document model"):
+//! time (see docs/benchmarks.md, "A document type of our own"):
 //!
 //! - **Keys are [`Key`]s** (`SmolStr`): field names up to 23 bytes live
-//!   inline, so creating or copying a key allocates nothing, and static
-//!   names (`Key::new_static`) never do.
-//! - **Objects are vectors in insertion order**, searched linearly with an
-//!   inline byte comparison; the shipped pipelines' objects hold 1 to 15
-//!   keys, where a scan beats a B-tree (no node allocation, no `memcmp`
-//!   call per key passed). An object that grows past [`INDEX_AT`] keys (a
-//!   `json` or `kv` processor on hostile input) gets a hash index, so no
-//!   input makes lookups quadratic.
+//!   inline, so creating or copying a key allocates nothing.
+//! - **Objects are vectors in insertion order**, each slot tagged with one
+//!   word (the key's first seven bytes and its length), so a scan compares
+//!   a word per key instead of calling `memcmp`; the shipped pipelines'
+//!   objects hold 1 to 15 keys, where that beats a B-tree. An object that
+//!   grows past [`INDEX_AT`] keys (a `json` or `kv` processor on hostile
+//!   input) gets a hash index, so no input makes lookups quadratic.
+//! - **[`Name`]s** are keys prepared at load time (the segments of a field
+//!   path): tag computed once, and the position where the key was last
+//!   found remembered, since one pipeline's documents share their shape.
 //! - Objects are encoded in insertion order, as Elasticsearch keeps
-//!   `_source`.
+//!   `_source`. Equality ignores key order, as JSON's does.
 //!
 //! `serde_json::Value` stays at the edges: pipeline configuration, the
 //! alerting queries, and tests (`From` both ways and `PartialEq` across).
