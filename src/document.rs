@@ -64,7 +64,7 @@ impl Document {
 
     /// A document whose only field is `message`, the way Filebeat and ES
     /// ingest hand a raw line to a pipeline.
-    pub fn from_message(message: impl Into<String>) -> Self {
+    pub fn from_message(message: impl Into<crate::value::Str>) -> Self {
         let mut source = Map::new();
         source.insert("message", Value::String(message.into()));
         Document {
@@ -90,7 +90,7 @@ impl Document {
     /// `_id` set by a processor, rendered as a string if it is a number.
     pub fn id(&self) -> Option<String> {
         match self.meta.get("_id")? {
-            Value::String(s) => Some(s.clone()),
+            Value::String(s) => Some(s.to_string()),
             Value::Number(n) => Some(n.to_string()),
             _ => None,
         }
@@ -107,14 +107,14 @@ impl Document {
         match tags {
             Value::Array(items) => {
                 if !items.iter().any(|t| t.as_str() == Some(tag)) {
-                    items.push(Value::String(tag.to_owned()));
+                    items.push(Value::from(tag));
                 }
             }
             other => {
                 let previous = std::mem::take(other);
                 let mut items = vec![previous];
                 if items[0].as_str() != Some(tag) {
-                    items.push(Value::String(tag.to_owned()));
+                    items.push(Value::from(tag));
                 }
                 *other = Value::Array(items);
             }

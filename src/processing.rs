@@ -243,7 +243,7 @@ impl Stage {
         }
         doc.source.insert(
             "@timestamp".to_owned(),
-            Value::String(ts.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+            Value::from(ts.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
         );
         doc.add_tag(TAG_TIMESTAMP_FROM_KAFKA);
         debug!(reason = %why, "using the Kafka record timestamp as @timestamp");
@@ -274,7 +274,7 @@ impl Stage {
 /// `_ingest.kafka`: the record's coordinates, for conditions and `set`.
 fn kafka_metadata(rec: &SourceRecord) -> Value {
     let mut m = Map::with_capacity(4);
-    m.insert("topic", Value::String(rec.id.partition.topic.to_string()));
+    m.insert("topic", Value::from(rec.id.partition.topic.to_string()));
     m.insert("partition", Value::from(rec.id.partition.partition));
     m.insert("offset", Value::from(rec.id.offset));
     if let Some(ts) = rec.original.timestamp_ms {

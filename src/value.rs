@@ -33,6 +33,10 @@ use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 pub use serde_json::Number;
 /// An object key: inline up to 23 bytes, shared (`Arc<str>`) beyond.
 pub use smol_str::SmolStr as Key;
+/// A string value: inline up to 23 bytes (most values of a log document:
+/// methods, versions, names, codes), shared (`Arc<str>`) beyond, so
+/// copying a cached or constant value never allocates.
+pub use smol_str::SmolStr as Str;
 
 /// Above this many keys an object keeps a hash index of its keys.
 pub const INDEX_AT: usize = 24;
@@ -48,7 +52,7 @@ pub enum Value {
     /// A number, as serde_json keeps it (u64, i64 or finite f64).
     Number(Number),
     /// A string.
-    String(String),
+    String(Str),
     /// An array.
     Array(Vec<Value>),
     /// An object.
@@ -697,7 +701,7 @@ impl From<serde_json::Value> for Value {
             serde_json::Value::Null => Value::Null,
             serde_json::Value::Bool(b) => Value::Bool(b),
             serde_json::Value::Number(n) => Value::Number(n),
-            serde_json::Value::String(s) => Value::String(s),
+            serde_json::Value::String(s) => Value::String(Str::from(s)),
             serde_json::Value::Array(a) => Value::Array(a.into_iter().map(Value::from).collect()),
             serde_json::Value::Object(m) => Value::Object(Map::from(m)),
         }
@@ -727,7 +731,7 @@ impl From<Value> for serde_json::Value {
             Value::Null => serde_json::Value::Null,
             Value::Bool(b) => serde_json::Value::Bool(b),
             Value::Number(n) => serde_json::Value::Number(n),
-            Value::String(s) => serde_json::Value::String(s),
+            Value::String(s) => serde_json::Value::String(s.into()),
             Value::Array(a) => serde_json::Value::Array(a.into_iter().map(serde_json::Value::from).collect()),
             Value::Object(m) => serde_json::Value::Object(serde_json::Map::from(m)),
         }
@@ -756,13 +760,19 @@ impl From<Map> for Value {
 
 impl From<String> for Value {
     fn from(s: String) -> Self {
-        Value::String(s)
+        Value::String(Str::from(s))
     }
 }
 
 impl From<&str> for Value {
     fn from(s: &str) -> Self {
-        Value::String(s.to_owned())
+        Value::String(Str::new(s))
+    }
+}
+
+impl From<Str> for Value {
+    fn from(s: Str) -> Self {
+        Value::String(s)
     }
 }
 
@@ -919,11 +929,11 @@ impl<'de> Visitor<'de> for ValueVisitor {
     }
 
     fn visit_str<E: de::Error>(self, s: &str) -> Result<Value, E> {
-        Ok(Value::String(s.to_owned()))
+        Ok(Value::String(Str::new(s)))
     }
 
     fn visit_string<E>(self, s: String) -> Result<Value, E> {
-        Ok(Value::String(s))
+        Ok(Value::from(s))
     }
 
     fn visit_none<E>(self) -> Result<Value, E> {

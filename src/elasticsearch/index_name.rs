@@ -139,7 +139,7 @@ impl IndexPattern {
                 }
                 Part::Field(path) => {
                     let v = match path.get(doc) {
-                        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+                        Some(Value::String(s)) if !s.is_empty() => s.to_string(),
                         Some(Value::Number(n)) => n.to_string(),
                         Some(Value::Bool(b)) => b.to_string(),
                         _ => return Err(IndexNameError::MissingField(path.to_string())),

@@ -90,17 +90,16 @@ const ON_FAILURE_KEYS: [&str; 4] = [
 
 fn set_failure_metadata(doc: &mut Document, failure: &Failure, pipeline: &str) {
     doc.ingest
-        .insert("on_failure_message", Value::String(failure.message.clone()));
+        .insert("on_failure_message", Value::from(failure.message.clone()));
     doc.ingest.insert(
         "on_failure_processor_type".to_owned(),
-        Value::String(failure.processor.clone()),
+        Value::from(failure.processor.clone()),
     );
     doc.ingest.insert(
         "on_failure_processor_tag".to_owned(),
-        failure.tag.clone().map(Value::String).unwrap_or(Value::Null),
+        failure.tag.as_deref().map_or(Value::Null, Value::from),
     );
-    doc.ingest
-        .insert("on_failure_pipeline", Value::String(pipeline.to_owned()));
+    doc.ingest.insert("on_failure_pipeline", Value::from(pipeline));
 }
 
 fn clear_failure_metadata(doc: &mut Document) {
@@ -210,7 +209,7 @@ pub(crate) fn annotate_failure(doc: &mut Document, failure: &Failure) {
         *error = Value::Object(m);
     }
     if let Value::Object(m) = error {
-        m.insert("message", Value::String(failure.to_string()));
+        m.insert("message", Value::from(failure.to_string()));
     }
     doc.add_tag(&failure_tag(&failure.processor));
 }

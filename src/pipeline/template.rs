@@ -170,7 +170,7 @@ impl ValueTemplate {
     pub fn render(&self, doc: &Document) -> Value {
         match self {
             ValueTemplate::Constant(v) => v.clone(),
-            ValueTemplate::String(t) => Value::String(t.render(doc)),
+            ValueTemplate::String(t) => Value::from(t.render(doc)),
             ValueTemplate::Array(items) => Value::Array(items.iter().map(|i| i.render(doc)).collect()),
             ValueTemplate::Object(fields) => {
                 Value::Object(fields.iter().map(|(k, v)| (k.clone(), v.render(doc))).collect())

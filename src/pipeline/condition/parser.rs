@@ -288,7 +288,7 @@ impl Parser<'_> {
                 self.depth -= 1;
                 Ok(Term::Cond(node))
             }
-            Tok::Str(s) => Ok(Term::Value(Operand::Lit(Value::String(s)))),
+            Tok::Str(s) => Ok(Term::Value(Operand::Lit(Value::from(s)))),
             Tok::Num(n) => Ok(Term::Value(Operand::Lit(Value::Number(n)))),
             Tok::Kw(Keyword::True) => Ok(Term::Value(Operand::Lit(Value::Bool(true)))),
             Tok::Kw(Keyword::False) => Ok(Term::Value(Operand::Lit(Value::Bool(false)))),
@@ -326,7 +326,7 @@ impl Parser<'_> {
             }
             let pos = self.pos();
             let item = match self.advance() {
-                Tok::Str(s) => Value::String(s),
+                Tok::Str(s) => Value::from(s),
                 Tok::Num(n) => Value::Number(n),
                 Tok::Kw(Keyword::True) => Value::Bool(true),
                 Tok::Kw(Keyword::False) => Value::Bool(false),
@@ -606,7 +606,7 @@ impl Parser<'_> {
     fn regex_side(&self, term: Term, pos: usize, op: CmpOp) -> Result<Regex, SyntaxError> {
         let pattern = match term {
             Term::Regex(p) => p,
-            Term::Value(Operand::Lit(Value::String(s))) => s,
+            Term::Value(Operand::Lit(Value::String(s))) => s.to_string(),
             Term::Value(Operand::Field(_)) => {
                 return Err(self.err_at(
                     pos,

@@ -216,7 +216,7 @@ impl Processor for Csv {
         };
         for (target, value) in self.targets.iter().zip(fields) {
             match value {
-                Some(v) => target.set(doc, Value::String(v))?,
+                Some(v) => target.set(doc, Value::from(v))?,
                 None => {
                     if let Some(empty) = &self.empty_value {
                         target.set(doc, empty.clone())?;

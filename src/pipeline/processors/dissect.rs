@@ -412,14 +412,14 @@ impl Processor for Dissect {
             match output {
                 Output::Known(i) => {
                     if let Some((_, path)) = self.targets.get(i) {
-                        path.set(doc, Value::String(value))?;
+                        path.set(doc, Value::from(value))?;
                     }
                 }
                 Output::Dynamic(name) => {
                     let path = FieldPath::parse(&name).map_err(|e| {
                         ProcessError::new(format!("dissect reference key produced an invalid field name: {e}"))
                     })?;
-                    path.set(doc, Value::String(value))?;
+                    path.set(doc, Value::from(value))?;
                 }
             }
         }

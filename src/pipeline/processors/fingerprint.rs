@@ -247,7 +247,7 @@ fn feed_scalar(hasher: &mut Hasher, v: &Value) -> Result<(), ProcessError> {
 impl Processor for Fingerprint {
     fn process(&self, doc: &mut Document, _: &mut ExecContext<'_>) -> Result<Flow, ProcessError> {
         if let Some(fp) = self.digest(doc)? {
-            self.target.set(doc, Value::String(fp))?;
+            self.target.set(doc, Value::from(fp))?;
         }
         Ok(Flow::Continue)
     }

@@ -134,7 +134,7 @@ impl Processor for FirstPublicIp {
                 self.field
             )));
         };
-        self.target.set(doc, Value::String(chosen))?;
+        self.target.set(doc, Value::from(chosen))?;
         Ok(Flow::Continue)
     }
 }

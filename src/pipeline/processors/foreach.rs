@@ -63,10 +63,10 @@ impl Saved {
         doc.ingest.remove(VALUE);
         doc.ingest.remove(KEY);
         if let Some(v) = self.value {
-            doc.ingest.insert(VALUE.to_owned(), v);
+            doc.ingest.insert(VALUE, v);
         }
         if let Some(k) = self.key {
-            doc.ingest.insert(KEY.to_owned(), k);
+            doc.ingest.insert(KEY, k);
         }
     }
 }
@@ -99,7 +99,7 @@ impl Foreach {
     ) -> Result<Option<Value>, ProcessError> {
         let mut out = Vec::with_capacity(items.len());
         for item in items {
-            doc.ingest.insert(VALUE.to_owned(), item);
+            doc.ingest.insert(VALUE, item);
             let flow = self.run_one(doc, ctx)?;
             if flow == Flow::Drop {
                 return Ok(None);
@@ -117,8 +117,8 @@ impl Foreach {
     ) -> Result<Option<Value>, ProcessError> {
         let mut out = Map::new();
         for (key, value) in entries {
-            doc.ingest.insert(KEY.to_owned(), Value::String(key.into()));
-            doc.ingest.insert(VALUE.to_owned(), value);
+            doc.ingest.insert(KEY, Value::String(key));
+            doc.ingest.insert(VALUE, value);
             let flow = self.run_one(doc, ctx)?;
             if flow == Flow::Drop {
                 return Ok(None);

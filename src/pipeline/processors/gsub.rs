@@ -192,7 +192,7 @@ where
         Some(Value::Null) => return Err(ProcessError::new(format!("field `{field}` is null, cannot process it"))),
         Some(Value::String(s)) => match f(s).map_err(fail)? {
             Cow::Borrowed(_) if target.is_none() => return Ok(Flow::Continue),
-            result => Value::String(result.into_owned()),
+            result => Value::from(result.as_ref()),
         },
         Some(Value::Array(items)) => {
             let mut changed = false;
@@ -206,7 +206,7 @@ where
                 };
                 let result = f(s).map_err(fail)?;
                 changed |= matches!(result, Cow::Owned(_));
-                out.push(Value::String(result.into_owned()));
+                out.push(Value::from(result.as_ref()));
             }
             if !changed && target.is_none() {
                 return Ok(Flow::Continue);

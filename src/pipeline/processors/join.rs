@@ -67,7 +67,7 @@ impl Processor for Join {
         self.target
             .as_ref()
             .unwrap_or(&self.field)
-            .set(doc, Value::String(joined))?;
+            .set(doc, Value::from(joined))?;
         Ok(Flow::Continue)
     }
 }

@@ -197,12 +197,12 @@ fn append(root: &mut Map, key: &str, value: String) -> Result<(), String> {
     }
     match map.get_mut(last) {
         None => {
-            map.insert(last.to_owned(), Value::String(value));
+            map.insert(last.to_owned(), Value::from(value));
         }
-        Some(Value::Array(items)) => items.push(Value::String(value)),
+        Some(Value::Array(items)) => items.push(Value::from(value)),
         Some(existing) => {
             let previous = std::mem::take(existing);
-            *existing = Value::Array(vec![previous, Value::String(value)]);
+            *existing = Value::Array(vec![previous, Value::from(value)]);
         }
     }
     Ok(())

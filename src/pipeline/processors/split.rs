@@ -112,7 +112,7 @@ impl Processor for Split {
                 };
                 java_split(&self.separator, s, limit)
                     .into_iter()
-                    .map(|p| Value::String(p.to_owned()))
+                    .map(Value::from)
                     .collect()
             }
             Some(other) => {

@@ -63,12 +63,12 @@ impl Processor for StringCase {
             None | Some(Value::Null) => {
                 return Err(ProcessError::new(format!("field `{}` is missing or null", self.field)));
             }
-            Some(Value::String(s)) => Value::String(self.op.apply(s)),
+            Some(Value::String(s)) => Value::from(self.op.apply(s)),
             Some(Value::Array(items)) => Value::Array(
                 items
                     .iter()
                     .map(|v| match v {
-                        Value::String(s) => Ok(Value::String(self.op.apply(s))),
+                        Value::String(s) => Ok(Value::from(self.op.apply(s))),
                         other => Err(ProcessError::new(format!(
                             "field `{}` contains a {}, expected only strings",
                             self.field,

@@ -201,34 +201,34 @@ fn uri_parts(s: &str) -> Result<Map, String> {
     let p = split(s)?;
     let mut out = Map::new();
     if let Some(host) = p.host {
-        out.insert("domain", Value::String(host.to_owned()));
+        out.insert("domain", Value::from(host));
     }
     if let Some(f) = p.fragment {
-        out.insert("fragment", Value::String(decode(f)));
+        out.insert("fragment", Value::from(decode(f)));
     }
     if let Some(path) = p.path {
         let path = decode(path);
         if let Some(ext) = extension(&path) {
-            out.insert("extension", Value::String(ext.to_owned()));
+            out.insert("extension", Value::from(ext));
         }
-        out.insert("path", Value::String(path));
+        out.insert("path", Value::from(path));
     }
     if let Some(port) = p.port {
         out.insert("port", Value::from(port));
     }
     if let Some(q) = p.query {
-        out.insert("query", Value::String(decode(q)));
+        out.insert("query", Value::from(decode(q)));
     }
     if let Some(scheme) = p.scheme {
-        out.insert("scheme", Value::String(scheme.to_owned()));
+        out.insert("scheme", Value::from(scheme));
     }
     if let Some(user_info) = p.user_info {
         let user_info = decode(user_info);
         if let Some((user, password)) = user_info.split_once(':') {
-            out.insert("username", Value::String(user.to_owned()));
-            out.insert("password", Value::String(password.to_owned()));
+            out.insert("username", Value::from(user));
+            out.insert("password", Value::from(password));
         }
-        out.insert("user_info", Value::String(user_info));
+        out.insert("user_info", Value::from(user_info));
     }
     Ok(out)
 }

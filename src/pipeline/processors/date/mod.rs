@@ -168,11 +168,11 @@ pub fn build(config: &serde_json::Value) -> Result<Box<dyn Processor>, String> {
 fn build_with_clock(config: &serde_json::Value, clock: fn() -> i64) -> Result<Box<dyn Processor>, String> {
     let c: Config = parse_config(config)?;
     let specs: Vec<String> = match c.formats {
-        Value::String(s) => vec![s],
+        Value::String(s) => vec![s.to_string()],
         Value::Array(items) => items
             .into_iter()
             .map(|v| match v {
-                Value::String(s) => Ok(s),
+                Value::String(s) => Ok(s.to_string()),
                 other => Err(format!("`formats` entries must be strings, got `{other}`")),
             })
             .collect::<Result<_, _>>()?,
@@ -294,7 +294,7 @@ impl Processor for Date {
             return Err(self.failure(text, &zone, locale));
         };
         let formatted = self.output.format(instant, &zone);
-        self.target.set(doc, Value::String(formatted))?;
+        self.target.set(doc, Value::from(formatted))?;
         Ok(Flow::Continue)
     }
 }

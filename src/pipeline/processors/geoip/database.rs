@@ -320,7 +320,7 @@ impl Database {
                         }
                         Property::Network => {
                             let network = result.network().map_err(|e| e.to_string())?;
-                            out.insert("network", Value::String(network.to_string()));
+                            out.insert("network", Value::from(network.to_string()));
                         }
                         _ => {}
                     }
@@ -333,7 +333,7 @@ impl Database {
 
 fn insert_str(out: &mut Map, key: &str, value: Option<&str>) {
     if let Some(v) = value {
-        out.insert(key.to_owned(), Value::String(v.to_owned()));
+        out.insert(key.to_owned(), Value::from(v));
     }
 }
 
@@ -500,7 +500,7 @@ impl CityRecord<'_> {
                     if let (Some(country), Some(sub)) = (country_iso, subdivision.as_ref().and_then(|s| s.iso_code)) {
                         let mut code = String::with_capacity(country.len() + 1 + sub.len());
                         let _ = write!(code, "{country}-{sub}");
-                        out.insert("region_iso_code", Value::String(code));
+                        out.insert("region_iso_code", Value::from(code));
                     }
                 }
                 Property::RegionName => insert_str(out, "region_name", Place::name(subdivision)),

@@ -113,7 +113,7 @@ impl CaptureType {
     /// Double.parseDouble, Boolean.parseBoolean).
     fn convert(self, text: &str) -> Option<Value> {
         Some(match self {
-            CaptureType::String => Value::String(text.to_owned()),
+            CaptureType::String => Value::from(text),
             CaptureType::Int => Value::from(text.parse::<i32>().ok()?),
             CaptureType::Long => Value::from(text.parse::<i64>().ok()?),
             CaptureType::Float => {
@@ -509,8 +509,7 @@ impl Processor for Grok {
                 }
             }
             if self.trace_match {
-                doc.ingest
-                    .insert("_grok_match_index", Value::String(matched.to_string()));
+                doc.ingest.insert("_grok_match_index", Value::from(matched.to_string()));
             }
             Ok(())
         });

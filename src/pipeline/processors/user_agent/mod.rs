@@ -194,7 +194,7 @@ impl UserAgent {
             let agent = e.ua.extract(ua);
             if p.name {
                 let name = agent.as_ref().map(|a| &*a.family).filter(|f| !f.is_empty());
-                out.insert("name", Value::String(name.unwrap_or("Other").to_owned()));
+                out.insert("name", Value::from(name.unwrap_or("Other").to_owned()));
             }
             // Three components at most: that is what ES outputs with its
             // bundled (older) uap-core and what Filebeat's fixtures record,
@@ -204,7 +204,7 @@ impl UserAgent {
             if p.version
                 && let Some(version) = agent.and_then(|a| join_version([a.major, a.minor, a.patch]))
             {
-                out.insert("version", Value::String(version));
+                out.insert("version", Value::from(version));
             }
         }
         if p.os
@@ -222,21 +222,21 @@ impl UserAgent {
             ]);
             // ES sets `version` and `full` only when there is a version.
             if let Some(v) = version {
-                details.insert("full", Value::String(format!("{} {v}", os.os)));
-                details.insert("version", Value::String(v));
+                details.insert("full", Value::from(format!("{} {v}", os.os)));
+                details.insert("version", Value::from(v));
             }
-            details.insert("name", Value::String(os.os.into_owned()));
+            details.insert("name", Value::from(os.os.as_ref()));
             out.insert("os", Value::Object(details));
         }
         if p.device {
             let device = e.dev.extract(ua);
             let name = device.as_ref().map(|d| &*d.device).filter(|d| !d.is_empty());
             let mut details = Map::new();
-            details.insert("name", Value::String(name.unwrap_or("Other").to_owned()));
+            details.insert("name", Value::from(name.unwrap_or("Other").to_owned()));
             out.insert("device", Value::Object(details));
         }
         if p.original {
-            out.insert("original", Value::String(ua.to_owned()));
+            out.insert("original", Value::from(ua));
         }
         Value::Object(out)
     }
