@@ -185,8 +185,7 @@ fn step_mut<'a>(value: &'a mut Value, seg: &Name) -> Option<&'a mut Value> {
 // Setting walks down recursively rather than in a loop: a loop that steps
 // into an existing child or else creates it needs two lookups per level
 // (the borrow checker rejects keeping `get_mut`'s result in one branch and
-// inserting in the other), and map lookups, a string comparison per key
-// passed, are most of the cost of a set.
+// inserting in the other), and the lookups are most of the cost of a set.
 
 /// Sets `last` below `parents` inside `map`, creating what is missing.
 fn set_in_map(map: &mut Map, parents: &[Name], last: &Name, value: Value, raw: &str) -> Result<(), String> {
