@@ -1221,7 +1221,11 @@ mod tests {
             Just(serde_json::Value::Null),
             any::<bool>().prop_map(serde_json::Value::Bool),
             any::<i64>().prop_map(|n| json!(n)),
-            "[a-z\"\\\\\u{e9}]{0,8}".prop_map(serde_json::Value::String),
+            any::<u64>().prop_map(|n| json!(n)),
+            any::<f64>()
+                .prop_filter("JSON numbers are finite", |f| f.is_finite())
+                .prop_map(|f| json!(f)),
+            "[a-z\"\\\\\u{e9}\u{0}-\u{1f}\u{7f}\u{2028}]{0,8}".prop_map(serde_json::Value::String),
         ];
         leaf.prop_recursive(3, 40, 6, |inner| {
             prop_oneof![
