@@ -274,6 +274,24 @@ mod tests {
     }
 
     #[test]
+    fn floats_keep_every_digit() {
+        // serde_json's default float parser can be off by one in the last
+        // place; a log's numbers must reach Elasticsearch as written.
+        let out = run(
+            p(json!({"field": "m"})),
+            json!({"m": r#"{"a": -3.5009985989294843e-103, "b": 0.1, "c": 1.7976931348623157e308, "d": 2.2250738585072014e-308}"#}),
+        );
+        assert_eq!(out["m"]["a"], json!(-3.5009985989294843e-103));
+        assert_eq!(out["m"]["b"], json!(0.1));
+        assert_eq!(out["m"]["c"], json!(1.7976931348623157e308));
+        assert_eq!(out["m"]["d"], json!(2.2250738585072014e-308));
+        assert_eq!(
+            serde_json::to_string(&out["m"]).unwrap(),
+            r#"{"a":-3.5009985989294843e-103,"b":0.1,"c":1.7976931348623157e+308,"d":2.2250738585072014e-308}"#
+        );
+    }
+
+    #[test]
     fn scalars_parse_like_es() {
         for (input, expected) in [
             (json!("\"s\""), json!("s")),
