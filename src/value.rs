@@ -962,9 +962,26 @@ impl Serialize for Map {
     }
 }
 
-struct ValueVisitor;
+/// Reads a [`Value`] from any serde format. Of an object's repeated keys
+/// it keeps the last value (as serde_json does), or with
+/// `reject_duplicate_keys` it fails with "duplicate key `k`" (the ES
+/// `json` processor's default). serde_json's nesting limit (128 levels)
+/// still applies, which keeps hostile input from overflowing the stack.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ValueSeed {
+    /// Fail on a repeated object key instead of keeping the last value.
+    pub reject_duplicate_keys: bool,
+}
 
-impl<'de> Visitor<'de> for ValueVisitor {
+impl<'de> de::DeserializeSeed<'de> for ValueSeed {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ValueSeed {
     type Value = Value;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -1009,7 +1026,7 @@ impl<'de> Visitor<'de> for ValueVisitor {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
-        while let Some(item) = seq.next_element()? {
+        while let Some(item) = seq.next_element_seed(self)? {
             items.push(item);
         }
         Ok(Value::Array(items))
@@ -1017,9 +1034,12 @@ impl<'de> Visitor<'de> for ValueVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
         let mut map = Map::new();
-        while let Some(key) = access.next_key::<KeyDe>()? {
-            let value: Value = access.next_value()?;
-            map.insert(key.0, value);
+        while let Some(KeyDe(key)) = access.next_key::<KeyDe>()? {
+            if self.reject_duplicate_keys && map.contains_key(&key) {
+                return Err(de::Error::custom(format_args!("duplicate key `{key}`")));
+            }
+            let value = access.next_value_seed(self)?;
+            map.insert(key, value);
         }
         Ok(Value::Object(map))
     }
@@ -1050,7 +1070,7 @@ impl<'de> Deserialize<'de> for KeyDe {
 
 impl<'de> Deserialize<'de> for Value {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Value, D::Error> {
-        d.deserialize_any(ValueVisitor)
+        d.deserialize_any(ValueSeed::default())
     }
 }
 

@@ -4,11 +4,9 @@
 //! so parsing goes straight from the borrowed `&str` into a `Value` with no
 //! intermediate copy.
 
-use std::fmt;
-
-use crate::value::{Map, Number, Value};
+use crate::value::{Map, Value, ValueSeed};
 use serde::Deserialize;
-use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde::de::DeserializeSeed;
 
 use crate::document::Document;
 use crate::pipeline::field_path::{FieldPath, type_name};
@@ -128,11 +126,10 @@ impl Processor for Json {
 /// error, which is what keeps hostile input from overflowing the stack.
 fn parse(s: &str, allow_duplicate_keys: bool, strict: bool) -> Result<Value, serde_json::Error> {
     let mut de = serde_json::Deserializer::from_str(s);
-    let value = if allow_duplicate_keys {
-        Value::deserialize(&mut de)?
-    } else {
-        UniqueKeys.deserialize(&mut de)?
+    let seed = ValueSeed {
+        reject_duplicate_keys: !allow_duplicate_keys,
     };
+    let value = seed.deserialize(&mut de)?;
     if strict {
         de.end()?;
     }
@@ -170,80 +167,6 @@ fn recursive_merge(target: &mut Map, from: Map) {
                 target.insert(k, v);
             }
         }
-    }
-}
-
-/// Deserializes a `Value` like serde_json does, but fails on a repeated
-/// object key (ES's default, `allow_duplicate_keys: false`), where
-/// serde_json would silently keep the last one.
-#[derive(Clone, Copy)]
-struct UniqueKeys;
-
-impl<'de> DeserializeSeed<'de> for UniqueKeys {
-    type Value = Value;
-
-    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for UniqueKeys {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
-    }
-
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::Number(v.into()))
-    }
-
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::Number(v.into()))
-    }
-
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        Ok(Number::from_f64(v).map_or(Value::Null, Value::Number))
-    }
-
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_none<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-        while let Some(v) = seq.next_element_seed(UniqueKeys)? {
-            items.push(v);
-        }
-        Ok(Value::Array(items))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
-        let mut map = Map::new();
-        while let Some(key) = access.next_key::<String>()? {
-            if map.contains_key(&key) {
-                return Err(de::Error::custom(format_args!("duplicate key `{key}`")));
-            }
-            let v = access.next_value_seed(UniqueKeys)?;
-            map.insert(key, v);
-        }
-        Ok(Value::Object(map))
     }
 }
 
