@@ -190,7 +190,7 @@ impl Kind {
                     shown(&text(v))
                 )
             }),
-            Kind::String => Ok(Value::from(text(v).into_owned())),
+            Kind::String => Ok(Value::from(text(v).as_ref())),
             Kind::Ip => match v {
                 Value::String(s) if s.parse::<IpAddr>().is_ok() => Ok(v.clone()),
                 _ => Err(format!("`{}` is not a valid IPv4/IPv6 address", shown(&text(v)))),

@@ -110,7 +110,7 @@ fn expand(map: &mut Map, key: &str, override_existing: bool) -> Result<(), Strin
             }
         },
         _ => {
-            current.insert(last.to_owned(), value);
+            current.insert(last, value);
         }
     }
     Ok(())

@@ -197,7 +197,7 @@ fn append(root: &mut Map, key: &str, value: String) -> Result<(), String> {
     }
     match map.get_mut(last) {
         None => {
-            map.insert(last.to_owned(), Value::from(value));
+            map.insert(last, Value::from(value));
         }
         Some(Value::Array(items)) => items.push(Value::from(value)),
         Some(existing) => {

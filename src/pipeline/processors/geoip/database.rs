@@ -333,7 +333,7 @@ impl Database {
 
 fn insert_str(out: &mut Map, key: &str, value: Option<&str>) {
     if let Some(v) = value {
-        out.insert(key.to_owned(), Value::from(v));
+        out.insert(key, Value::from(v));
     }
 }
 
