@@ -103,6 +103,11 @@ pub fn builtin(ecs: EcsCompatibility) -> &'static HashMap<String, String> {
         if let Some(ipv6) = bank.get_mut("IPV6") {
             ipv6.insert_str(0, IPV6_GUARD);
         }
+        if let Some(ipv4) = bank.get_mut("IPV4")
+            && let Some(body) = ipv4.strip_prefix(IPV4_BEFORE).and_then(|b| b.strip_suffix(IPV4_AFTER))
+        {
+            *ipv4 = format!("{IPV4_BEFORE}(?>{body}{IPV4_AFTER})");
+        }
         bank
     })
 }
@@ -114,6 +119,20 @@ pub fn builtin(ecs: EcsCompatibility) -> &'static HashMap<String, String> {
 /// `IPV6` first, so without it every IPv4 address and every word paid for
 /// those attempts (a third of the nginx access line's match time).
 const IPV6_GUARD: &str = "(?=[0-9A-Fa-f]{0,4}:)";
+
+/// The built-in `IPV4` is `(?<![0-9])(?:…)(?![0-9])`; its body and the
+/// closing lookahead become one atomic group. Each octet's
+/// `[0-1]?[0-9]{1,2}` matches `10` or `15` two ways, so an address had up
+/// to 16 ways to match the same text, and when what follows the address
+/// failed (the nginx line's optional host prefix fails on most lines),
+/// PCRE2 retried the rest of the line once per way. Inside the group every
+/// octet is followed by a dot and the last by `(?![0-9])`, so at a given
+/// start the group can end at one place only: backtracking into it could
+/// never produce another match, and making it atomic changes no result
+/// (the lookahead must be inside: the last octet alone can stop early, as
+/// `25` of `255`). On the nginx access line it saves a fifth of the match.
+const IPV4_BEFORE: &str = "(?<![0-9])";
+const IPV4_AFTER: &str = "(?![0-9])";
 
 /// The `NAME definition` pairs of a pattern file, in file order, read the way
 /// Elasticsearch and Logstash read them: leading whitespace is ignored, lines

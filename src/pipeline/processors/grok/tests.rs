@@ -580,3 +580,79 @@ fn ipv6_guard_changes_no_match() {
     // The comparison means something only if many texts match.
     assert!(matched > 500, "only {matched} texts matched");
 }
+
+/// The atomic group around the built-in IPV4's body must not change any
+/// result, including inside longer patterns that backtrack into it:
+/// compare with the vendored definition on random texts of address-like
+/// pieces, under several surrounding patterns.
+#[test]
+fn atomic_ipv4_changes_no_match() {
+    let (_, raw) = patterns::definitions(include_str!("patterns/legacy/grok-patterns"))
+        .find(|(name, _)| *name == "IPV4")
+        .expect("vendored IPV4");
+    assert!(
+        patterns::builtin(patterns::EcsCompatibility::V1)["IPV4"].starts_with("(?<![0-9])(?>")
+            && builtin_ipv4_ends_atomic(),
+        "the built-in IPV4 is not atomic"
+    );
+    let surroundings = [
+        "%{IPV4:ip}",
+        "%{IPV4:ip}%{INT:n}",
+        "%{IPV4:ip}\\.%{INT:n}",
+        "(%{IPV4:ip} )?%{NOTSPACE:a} - %{DATA:u} \\[",
+        "(?:%{IPV4:ip}|%{WORD:w})(?:,\\s*%{IPV4:ip2})*x",
+        "%{IPV4:ip}(?::%{NUMBER:port})? %{DATA:rest}$",
+        "%{IP:ip}%{GREEDYDATA:rest}",
+    ];
+    let pieces = [
+        "1", "10", "192", "255", "256", "0", "09", ".", ".", " ", "-", "[", "x", ":", ",", "9", "1.2.3.4", " - ", " [",
+    ];
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) as usize
+    };
+    let texts: Vec<String> = (0..1500)
+        .map(|_| {
+            let mut text = String::new();
+            for _ in 0..2 + next() % 16 {
+                text.push_str(pieces[next() % pieces.len()]);
+            }
+            text
+        })
+        .collect();
+    for surrounding in surroundings {
+        let atomic = grok(json!({"field": "m", "patterns": [surrounding]}));
+        let vendored = grok(json!({
+            "field": "m",
+            "patterns": [surrounding.replace("%{IPV4", "%{RAW_IPV4").replace("%{IP:", "%{RAW_IP:")],
+            "pattern_definitions": {"RAW_IPV4": raw, "RAW_IP": "(?:%{IPV6}|%{RAW_IPV4})"}
+        }));
+        let mut matched = 0;
+        for text in &texts {
+            let got = whole_outcome(&*atomic, text);
+            assert_eq!(got, whole_outcome(&*vendored, text), "`{surrounding}` on `{text}`");
+            matched += usize::from(got.is_some());
+        }
+        assert!(matched > 10, "`{surrounding}`: only {matched} texts matched");
+    }
+}
+
+/// The document a grok processor makes of `m: text`, or None if it failed.
+fn whole_outcome(p: &dyn Processor, text: &str) -> Option<serde_json::Value> {
+    let mut doc = Document::from_message("");
+    doc.source.insert("m", json!(text));
+    let pipelines = crate::pipeline::PipelineSet::empty();
+    let mut ctx = ExecContext {
+        pipelines: &pipelines,
+        pipeline: "test",
+        depth: 0,
+    };
+    p.process(&mut doc, &mut ctx).ok().map(|_| doc.source.to_json())
+}
+
+fn builtin_ipv4_ends_atomic() -> bool {
+    patterns::builtin(patterns::EcsCompatibility::Disabled)["IPV4"].ends_with("(?![0-9]))")
+}
