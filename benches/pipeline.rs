@@ -44,7 +44,7 @@ fn run_all(set: &PipelineSet, pipeline: &str, lines: &[String]) -> usize {
         let doc = Document::from_message(line.as_str());
         if let Processed::Document(d) | Processed::Failed(d, _) = set.run(pipeline, doc) {
             buf.clear();
-            serde_json::to_writer(&mut buf, &d.source).expect("documents serialise");
+            d.source.write_json(&mut buf);
             bytes += buf.len();
         }
     }

@@ -30,6 +30,8 @@ use std::sync::atomic::Ordering::Relaxed;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
+mod write;
+
 pub use serde_json::Number;
 /// An object key: inline up to 23 bytes, shared (`Arc<str>`) beyond.
 pub use smol_str::SmolStr as Key;
@@ -1313,6 +1315,9 @@ mod tests {
             let text = serde_json::to_string(&v).unwrap();
             // j's objects are sorted B-trees, and v keeps that order.
             prop_assert_eq!(&text, &serde_json::to_string(&j).unwrap());
+            let mut written = Vec::new();
+            v.write_json(&mut written);
+            prop_assert_eq!(std::str::from_utf8(&written).unwrap(), text.as_str());
             let back: serde_json::Value = serde_json::from_str(&text).unwrap();
             let reparsed: Value = serde_json::from_str(&text).unwrap();
             prop_assert_eq!(&reparsed, &back);

@@ -63,7 +63,7 @@ pub fn encode(
     let mut out = Vec::with_capacity(256);
     serde_json::to_writer(&mut out, &action)?;
     out.push(b'\n');
-    serde_json::to_writer(&mut out, source)?;
+    source.write_json(&mut out);
     out.push(b'\n');
     Ok(out)
 }
