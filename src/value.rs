@@ -202,6 +202,13 @@ impl Name {
     pub fn as_str(&self) -> &str {
         self.key.as_str()
     }
+
+    /// True if the tag holds the whole key (up to 7 bytes), so that equal
+    /// tags mean equal keys.
+    #[inline(always)]
+    fn tag_is_key(&self) -> bool {
+        self.tag >> 56 < 8
+    }
 }
 
 impl fmt::Display for Name {
@@ -254,21 +261,48 @@ impl Map {
     }
 
     /// The position of a prepared name: its remembered position if the
-    /// key is still there, else a scan (which updates the hint).
+    /// key is still there, else a scan (which updates the hint). The check
+    /// of the hint is inlined into every caller; the scan is not.
     #[inline(always)]
     fn position_name(&self, name: &Name) -> Option<usize> {
         let hint = name.hint.load(Relaxed) as usize;
         if let Some(slot) = self.entries.get(hint)
             && slot.tag == name.tag
-            && (name.key.len() < 8 || slot.key == name.key)
+            && (name.tag_is_key() || slot.key.as_str() == name.key.as_str())
         {
             return Some(hint);
         }
+        self.position_name_scan(name)
+    }
+
+    #[inline(never)]
+    fn position_name_scan(&self, name: &Name) -> Option<usize> {
         let found = self.position_tagged(name.tag, &name.key);
         if let Some(i) = found {
             name.hint.store(u32::try_from(i).unwrap_or(0), Relaxed);
         }
         found
+    }
+
+    /// Where `name` is (see [`position_name`](Self::position_name)), for
+    /// callers that step into the value at that position or insert.
+    #[inline(always)]
+    pub(crate) fn find(&self, name: &Name) -> Option<usize> {
+        self.position_name(name)
+    }
+
+    /// The value at a position [`find`](Self::find) has just returned
+    /// (the map unchanged since).
+    #[inline(always)]
+    pub(crate) fn value_at_mut(&mut self, i: usize) -> &mut Value {
+        &mut self.entries[i].value
+    }
+
+    /// Appends `name`, which the caller has just found absent.
+    #[inline]
+    pub(crate) fn push_name(&mut self, name: &Name, value: Value) {
+        name.hint.store(u32::try_from(self.entries.len()).unwrap_or(0), Relaxed);
+        self.push_new(name.tag, name.key.clone(), value);
     }
 
     #[inline]
@@ -289,24 +323,24 @@ impl Map {
     }
 
     /// The value of a prepared name.
-    #[inline]
+    #[inline(always)]
     pub fn get_name(&self, name: &Name) -> Option<&Value> {
         self.position_name(name).map(|i| &self.entries[i].value)
     }
 
     /// The value of a prepared name, mutably.
-    #[inline]
+    #[inline(always)]
     pub fn get_name_mut(&mut self, name: &Name) -> Option<&mut Value> {
         self.position_name(name).map(|i| &mut self.entries[i].value)
     }
 
     /// Sets a prepared name (no allocation for the key).
+    #[inline]
     pub fn insert_name(&mut self, name: &Name, value: Value) -> Option<Value> {
         match self.position_name(name) {
             Some(i) => Some(std::mem::replace(&mut self.entries[i].value, value)),
             None => {
-                name.hint.store(u32::try_from(self.entries.len()).unwrap_or(0), Relaxed);
-                self.push_new(name.tag, name.key.clone(), value);
+                self.push_name(name, value);
                 None
             }
         }

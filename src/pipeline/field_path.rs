@@ -140,7 +140,22 @@ impl FieldPath {
         let Some((last, parents)) = self.segments.split_last() else {
             return Err("field path is empty".to_owned());
         };
-        set_in_map(self.root_map_mut(doc), parents, last, value, &self.raw)
+        // Down through the objects that exist, in a loop: `find` returns a
+        // position, so the map is free again to insert into when the key
+        // is absent (one lookup per level).
+        let mut map = self.root_map_mut(doc);
+        for (k, seg) in parents.iter().enumerate() {
+            let Some(i) = map.find(seg) else {
+                map.push_name(seg, nested(&parents[k + 1..], last, value));
+                return Ok(());
+            };
+            match map.value_at_mut(i) {
+                Value::Object(child) => map = child,
+                other => return set_in_value(other, &parents[k + 1..], last, value, &self.raw),
+            }
+        }
+        map.insert_name(last, value);
+        Ok(())
     }
 
     /// Removes the value at this path and returns it.
@@ -182,21 +197,17 @@ fn step_mut<'a>(value: &'a mut Value, seg: &Name) -> Option<&'a mut Value> {
     }
 }
 
-// Setting walks down recursively rather than in a loop: a loop that steps
-// into an existing child or else creates it needs two lookups per level
-// (the borrow checker rejects keeping `get_mut`'s result in one branch and
-// inserting in the other), and the lookups are most of the cost of a set.
-
-/// Sets `last` below `parents` inside `map`, creating what is missing.
+/// Sets `last` below `parents` inside `map`, creating what is missing (the
+/// path through an array: [`set_in_value`]).
 fn set_in_map(map: &mut Map, parents: &[Name], last: &Name, value: Value, raw: &str) -> Result<(), String> {
     let Some((seg, rest)) = parents.split_first() else {
         map.insert_name(last, value);
         return Ok(());
     };
-    match map.get_name_mut(seg) {
-        Some(child) => set_in_value(child, rest, last, value, raw),
+    match map.find(seg) {
+        Some(i) => set_in_value(map.value_at_mut(i), rest, last, value, raw),
         None => {
-            map.insert_name(seg, nested(rest, last, value));
+            map.push_name(seg, nested(rest, last, value));
             Ok(())
         }
     }
@@ -237,11 +248,11 @@ fn set_in_value(container: &mut Value, parents: &[Name], last: &Name, value: Val
 /// (each map gets a single insert and no lookup).
 fn nested(parents: &[Name], last: &Name, value: Value) -> Value {
     let mut m = Map::new();
-    m.insert_name(last, value);
+    m.push_name(last, value);
     let mut v = Value::Object(m);
     for seg in parents.iter().rev() {
         let mut m = Map::new();
-        m.insert_name(seg, v);
+        m.push_name(seg, v);
         v = Value::Object(m);
     }
     v
