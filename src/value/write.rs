@@ -49,11 +49,19 @@ fn write_value(value: &Value, out: &mut Vec<u8>) {
 fn write_map(map: &Map, out: &mut Vec<u8>) {
     out.push(b'{');
     for (i, (key, value)) in map.iter().enumerate() {
+        let key = key.as_bytes();
+        // `,"key":` with one capacity check, the comma folded in.
+        out.reserve(key.len() + 4);
         if i > 0 {
             out.push(b',');
         }
-        write_str(key, out);
-        out.push(b':');
+        out.push(b'"');
+        if needs_escape(key) {
+            write_escaped(key, out);
+        } else {
+            out.extend_from_slice(key);
+        }
+        out.extend_from_slice(b"\":");
         write_value(value, out);
     }
     out.push(b'}');
@@ -111,6 +119,7 @@ const ESCAPE: [u8; 256] = {
     table
 };
 
+#[inline]
 fn write_str(s: &str, out: &mut Vec<u8>) {
     let bytes = s.as_bytes();
     out.reserve(bytes.len() + 2);
