@@ -262,9 +262,11 @@ impl Map {
 
     /// The position of a prepared name: its remembered position if the
     /// key is still there, else a scan (which updates the hint). The check
-    /// of the hint is inlined into every caller; the scan is not.
+    /// of the hint is inlined into every caller; the scan is not. Callers
+    /// outside step into the value there ([`value_at_mut`](Self::value_at_mut))
+    /// or insert when it is absent.
     #[inline(always)]
-    fn position_name(&self, name: &Name) -> Option<usize> {
+    pub(crate) fn find(&self, name: &Name) -> Option<usize> {
         let hint = name.hint.load(Relaxed) as usize;
         if let Some(slot) = self.entries.get(hint)
             && slot.tag == name.tag
@@ -282,13 +284,6 @@ impl Map {
             name.hint.store(u32::try_from(i).unwrap_or(0), Relaxed);
         }
         found
-    }
-
-    /// Where `name` is (see [`position_name`](Self::position_name)), for
-    /// callers that step into the value at that position or insert.
-    #[inline(always)]
-    pub(crate) fn find(&self, name: &Name) -> Option<usize> {
-        self.position_name(name)
     }
 
     /// The value at a position [`find`](Self::find) has just returned
@@ -325,19 +320,19 @@ impl Map {
     /// The value of a prepared name.
     #[inline(always)]
     pub fn get_name(&self, name: &Name) -> Option<&Value> {
-        self.position_name(name).map(|i| &self.entries[i].value)
+        self.find(name).map(|i| &self.entries[i].value)
     }
 
     /// The value of a prepared name, mutably.
     #[inline(always)]
     pub fn get_name_mut(&mut self, name: &Name) -> Option<&mut Value> {
-        self.position_name(name).map(|i| &mut self.entries[i].value)
+        self.find(name).map(|i| &mut self.entries[i].value)
     }
 
     /// Sets a prepared name (no allocation for the key).
     #[inline]
     pub fn insert_name(&mut self, name: &Name, value: Value) -> Option<Value> {
-        match self.position_name(name) {
+        match self.find(name) {
             Some(i) => Some(std::mem::replace(&mut self.entries[i].value, value)),
             None => {
                 self.push_name(name, value);
@@ -348,7 +343,7 @@ impl Map {
 
     /// Removes a prepared name, keeping the order of the others.
     pub fn remove_name(&mut self, name: &Name) -> Option<Value> {
-        let i = self.position_name(name)?;
+        let i = self.find(name)?;
         Some(self.remove_at(i).value)
     }
 
