@@ -508,9 +508,7 @@ fn timing_nginx() {
 /// matches: compare with the vendored definition on listed and random texts.
 #[test]
 fn ipv6_guard_changes_no_match() {
-    let (_, raw) = patterns::definitions(include_str!("patterns/legacy/grok-patterns"))
-        .find(|(name, _)| *name == "IPV6")
-        .expect("vendored IPV6");
+    let raw = vendored_definition("IPV6");
     let guarded = grok(json!({"field": "m", "patterns": ["%{IPV6:ip}"]}));
     let vendored = grok(json!({
         "field": "m",
@@ -544,20 +542,7 @@ fn ipv6_guard_changes_no_match() {
     let pieces = [
         "0", "1a", "ffff", "DB8", "12345", ":", ":", "::", ".", "1.2.3.4", "%eth0", " ", "g", "7",
     ];
-    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
-    let mut next = move || {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (state >> 33) as usize
-    };
-    for _ in 0..3000 {
-        let mut text = String::new();
-        for _ in 0..2 + next() % 14 {
-            text.push_str(pieces[next() % pieces.len()]);
-        }
-        texts.push(text);
-    }
+    texts.extend(random_texts(&pieces, 0x2545_f491_4f6c_dd1d, 3000, 14));
     let mut matched = 0;
     for text in &texts {
         let guarded = whole_outcome(&*guarded, text);
@@ -574,14 +559,14 @@ fn ipv6_guard_changes_no_match() {
 /// pieces, under several surrounding patterns.
 #[test]
 fn atomic_ipv4_changes_no_match() {
-    let (_, raw) = patterns::definitions(include_str!("patterns/legacy/grok-patterns"))
-        .find(|(name, _)| *name == "IPV4")
-        .expect("vendored IPV4");
-    assert!(
-        patterns::builtin(patterns::EcsCompatibility::V1)["IPV4"].starts_with("(?<![0-9])(?>")
-            && builtin_ipv4_ends_atomic(),
-        "the built-in IPV4 is not atomic"
-    );
+    let raw = vendored_definition("IPV4");
+    for ecs in [patterns::EcsCompatibility::Disabled, patterns::EcsCompatibility::V1] {
+        let builtin = &patterns::builtin(ecs)["IPV4"];
+        assert!(
+            builtin.starts_with("(?<![0-9])(?>") && builtin.ends_with("(?![0-9]))"),
+            "the built-in IPV4 is not atomic: {builtin}"
+        );
+    }
     let surroundings = [
         "%{IPV4:ip}",
         "%{IPV4:ip}%{INT:n}",
@@ -594,22 +579,7 @@ fn atomic_ipv4_changes_no_match() {
     let pieces = [
         "1", "10", "192", "255", "256", "0", "09", ".", ".", " ", "-", "[", "x", ":", ",", "9", "1.2.3.4", " - ", " [",
     ];
-    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut next = move || {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (state >> 33) as usize
-    };
-    let texts: Vec<String> = (0..1500)
-        .map(|_| {
-            let mut text = String::new();
-            for _ in 0..2 + next() % 16 {
-                text.push_str(pieces[next() % pieces.len()]);
-            }
-            text
-        })
-        .collect();
+    let texts = random_texts(&pieces, 0x9e37_79b9_7f4a_7c15, 1500, 16);
     for surrounding in surroundings {
         let atomic = grok(json!({"field": "m", "patterns": [surrounding]}));
         let vendored = grok(json!({
@@ -640,6 +610,31 @@ fn whole_outcome(p: &dyn Processor, text: &str) -> Option<serde_json::Value> {
     p.process(&mut doc, &mut ctx).ok().map(|_| doc.source.to_json())
 }
 
-fn builtin_ipv4_ends_atomic() -> bool {
-    patterns::builtin(patterns::EcsCompatibility::Disabled)["IPV4"].ends_with("(?![0-9]))")
+/// A pattern's definition as vendored, before Sluice rewrites it.
+fn vendored_definition(name: &str) -> &'static str {
+    patterns::definitions(include_str!("patterns/legacy/grok-patterns"))
+        .find(|(n, _)| *n == name)
+        .map(|(_, definition)| definition)
+        .unwrap_or_else(|| panic!("vendored {name}"))
+}
+
+/// `count` texts of 2 to `2 + spread - 1` random `pieces`, from a fixed LCG
+/// started at `seed`.
+fn random_texts(pieces: &[&str], seed: u64, count: usize, spread: usize) -> Vec<String> {
+    let mut state = seed;
+    let mut next = move || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) as usize
+    };
+    (0..count)
+        .map(|_| {
+            let mut text = String::new();
+            for _ in 0..2 + next() % spread {
+                text.push_str(pieces[next() % pieces.len()]);
+            }
+            text
+        })
+        .collect()
 }
