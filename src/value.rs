@@ -274,11 +274,11 @@ impl Map {
         {
             return Some(hint);
         }
-        self.position_name_scan(name)
+        self.find_by_scan(name)
     }
 
     #[inline(never)]
-    fn position_name_scan(&self, name: &Name) -> Option<usize> {
+    fn find_by_scan(&self, name: &Name) -> Option<usize> {
         let found = self.position_tagged(name.tag, &name.key);
         if let Some(i) = found {
             name.hint.store(u32::try_from(i).unwrap_or(0), Relaxed);

@@ -140,22 +140,7 @@ impl FieldPath {
         let Some((last, parents)) = self.segments.split_last() else {
             return Err("field path is empty".to_owned());
         };
-        // Down through the objects that exist, in a loop: `find` returns a
-        // position, so the map is free again to insert into when the key
-        // is absent (one lookup per level).
-        let mut map = self.root_map_mut(doc);
-        for (k, seg) in parents.iter().enumerate() {
-            let Some(i) = map.find(seg) else {
-                map.push_name(seg, nested(&parents[k + 1..], last, value));
-                return Ok(());
-            };
-            match map.value_at_mut(i) {
-                Value::Object(child) => map = child,
-                other => return set_in_value(other, &parents[k + 1..], last, value, &self.raw),
-            }
-        }
-        map.insert_name(last, value);
-        Ok(())
+        set_in_map(self.root_map_mut(doc), parents, last, value, &self.raw)
     }
 
     /// Removes the value at this path and returns it.
@@ -197,20 +182,23 @@ fn step_mut<'a>(value: &'a mut Value, seg: &Name) -> Option<&'a mut Value> {
     }
 }
 
-/// Sets `last` below `parents` inside `map`, creating what is missing (the
-/// path through an array: [`set_in_value`]).
-fn set_in_map(map: &mut Map, parents: &[Name], last: &Name, value: Value, raw: &str) -> Result<(), String> {
-    let Some((seg, rest)) = parents.split_first() else {
-        map.insert_name(last, value);
-        return Ok(());
-    };
-    match map.find(seg) {
-        Some(i) => set_in_value(map.value_at_mut(i), rest, last, value, raw),
-        None => {
-            map.push_name(seg, nested(rest, last, value));
-            Ok(())
+/// Sets `last` below `parents` inside `map`, creating what is missing.
+/// Walks down the objects that exist in a loop: `find` returns a position,
+/// so the map is free again to insert into when the key is absent (one
+/// lookup per level). A path through an array goes on in [`set_in_value`].
+fn set_in_map(mut map: &mut Map, parents: &[Name], last: &Name, value: Value, raw: &str) -> Result<(), String> {
+    for (k, seg) in parents.iter().enumerate() {
+        let Some(i) = map.find(seg) else {
+            map.push_name(seg, nested(&parents[k + 1..], last, value));
+            return Ok(());
+        };
+        match map.value_at_mut(i) {
+            Value::Object(child) => map = child,
+            other => return set_in_value(other, &parents[k + 1..], last, value, raw),
         }
     }
+    map.insert_name(last, value);
+    Ok(())
 }
 
 /// Like [`set_in_map`] for a value that already exists at some parent
