@@ -153,6 +153,34 @@ fn tag_of(key: &str) -> u64 {
     tag
 }
 
+/// True if two keys with equal tags (so equal lengths and equal first
+/// seven bytes) are equal. Keys of up to 23 bytes compare their bytes
+/// from the eighth on as one or two overlapping words, without a call to
+/// `memcmp`.
+#[inline(always)]
+fn same_after_tag(a: &[u8], b: &[u8]) -> bool {
+    let len = a.len();
+    if len != b.len() {
+        return false;
+    }
+    let word = |s: &[u8], at: usize| s.get(at..at + 8).map(|w| u64::from_le_bytes(to_word(w)));
+    match len {
+        0..=7 => a == b,
+        // Bytes 7..len lie inside the last word (len - 8 <= 7).
+        8..=15 => word(a, len - 8) == word(b, len - 8),
+        // Bytes 7..15 and the last word (len - 8 <= 15) cover 7..len.
+        16..=23 => word(a, 7) == word(b, 7) && word(a, len - 8) == word(b, len - 8),
+        _ => a == b,
+    }
+}
+
+#[inline(always)]
+fn to_word(w: &[u8]) -> [u8; 8] {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(w);
+    a
+}
+
 /// A field name prepared for repeated lookups (the segments of a field
 /// path, compiled once at load time): its tag is computed once, and it
 /// remembers where it was last found.
@@ -256,7 +284,10 @@ impl Map {
         match &self.index {
             Some(index) => index.get(key).copied(),
             None if key.len() < 8 => self.entries.iter().position(|s| s.tag == tag),
-            None => self.entries.iter().position(|s| s.tag == tag && s.key.as_str() == key),
+            None => self
+                .entries
+                .iter()
+                .position(|s| s.tag == tag && same_after_tag(s.key.as_bytes(), key.as_bytes())),
         }
     }
 
@@ -270,7 +301,7 @@ impl Map {
         let hint = name.hint.load(Relaxed) as usize;
         if let Some(slot) = self.entries.get(hint)
             && slot.tag == name.tag
-            && (name.tag_is_key() || slot.key.as_str() == name.key.as_str())
+            && (name.tag_is_key() || same_after_tag(slot.key.as_bytes(), name.key.as_bytes()))
         {
             return Some(hint);
         }
@@ -1272,7 +1303,7 @@ mod tests {
         // Few distinct keys, some sharing their first seven bytes, so that
         // updates, removals and tag collisions are common; enough of them
         // to cross INDEX_AT.
-        let key = prop_oneof!["[a-c]{1,2}", "long_key_[0-9]{1,2}", "abcdefg[xy]"];
+        let key = prop_oneof!["[a-c]{1,2}", "long_key_[0-9]{1,2}", "abcdefg[xy]", "abcdefg_[ab]{1,18}"];
         prop_oneof![
             (key.clone(), any::<i64>()).prop_map(|(k, v)| Op::Insert(k, v)),
             (key.clone(), any::<i64>()).prop_map(|(k, v)| Op::InsertName(k, v)),
@@ -1282,6 +1313,23 @@ mod tests {
     }
 
     proptest! {
+        /// Comparing the bytes after equal tags agrees with comparing the
+        /// keys, at every length and wherever two keys differ.
+        #[test]
+        fn same_after_tag_is_key_equality(a in "[ab]{0,30}", flip in any::<prop::sample::Index>()) {
+            let mut b = a.clone().into_bytes();
+            if !b.is_empty() {
+                let i = flip.index(b.len());
+                b[i] = if b[i] == b'a' { b'b' } else { b'a' };
+            }
+            let b = String::from_utf8(b).unwrap();
+            for other in [a.as_str(), b.as_str()] {
+                if tag_of(&a) == tag_of(other) {
+                    prop_assert_eq!(same_after_tag(a.as_bytes(), other.as_bytes()), a == other);
+                }
+            }
+        }
+
         /// Any sequence of inserts and removals, by plain key or prepared
         /// name (whose position hints go stale as keys move), leaves the
         /// same keys, values and order as a plain list of pairs.

@@ -8,6 +8,8 @@
 //! normalises all of that and cannot parse relative references, so the
 //! RFC 3986 split is done here by hand with the same output as Java.
 
+use std::borrow::Cow;
+
 use crate::value::{Map, Value};
 use serde::Deserialize;
 
@@ -163,9 +165,9 @@ fn hex_value(b: u8) -> Option<u8> {
 
 /// Percent-decodes like `java.net.URI` (invalid UTF-8 becomes U+FFFD; `+`
 /// stays `+`). A malformed escape leaves the component as written.
-fn decode(s: &str) -> String {
+fn decode(s: &str) -> Cow<'_, str> {
     if !s.contains('%') {
-        return s.to_owned();
+        return Cow::Borrowed(s);
     }
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -181,13 +183,13 @@ fn decode(s: &str) -> String {
                     i += 3;
                     continue;
                 }
-                _ => return s.to_owned(),
+                _ => return Cow::Borrowed(s),
             }
         }
         out.push(b);
         i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
 }
 
 /// ES takes the extension from the last path segment only, without the dot.
@@ -204,20 +206,20 @@ fn uri_parts(s: &str) -> Result<Map, String> {
         out.insert("domain", Value::from(host));
     }
     if let Some(f) = p.fragment {
-        out.insert("fragment", Value::from(decode(f)));
+        out.insert("fragment", Value::from(&*decode(f)));
     }
     if let Some(path) = p.path {
         let path = decode(path);
         if let Some(ext) = extension(&path) {
             out.insert("extension", Value::from(ext));
         }
-        out.insert("path", Value::from(path));
+        out.insert("path", Value::from(&*path));
     }
     if let Some(port) = p.port {
         out.insert("port", Value::from(port));
     }
     if let Some(q) = p.query {
-        out.insert("query", Value::from(decode(q)));
+        out.insert("query", Value::from(&*decode(q)));
     }
     if let Some(scheme) = p.scheme {
         out.insert("scheme", Value::from(scheme));
@@ -228,7 +230,7 @@ fn uri_parts(s: &str) -> Result<Map, String> {
             out.insert("username", Value::from(user));
             out.insert("password", Value::from(password));
         }
-        out.insert("user_info", Value::from(user_info));
+        out.insert("user_info", Value::from(&*user_info));
     }
     Ok(out)
 }
