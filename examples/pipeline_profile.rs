@@ -72,24 +72,43 @@ fn main() {
         }
     }
 
+    // SLUICE_PROFILE_THREADS=<n> runs the rounds on n threads at once,
+    // sharing the compiled pipelines as the service's workers do, to see
+    // whether they slow each other down.
+    let threads: usize = std::env::var("SLUICE_PROFILE_THREADS")
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(1);
     let start = Instant::now();
+    let bytes: usize = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| scope.spawn(|| run_rounds(&set, &pipeline, &lines, rounds)))
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("worker thread")).sum()
+    });
+    let elapsed = start.elapsed();
+    let events = (rounds * LINES * threads) as f64;
+    println!(
+        "{pipeline}: {events} events in {elapsed:?}: {:.0} events/s, {:.2} µs/event, {bytes} bytes",
+        events / elapsed.as_secs_f64(),
+        elapsed.as_secs_f64() * 1e6 / events
+    );
+}
+
+/// Runs every line `rounds` times and encodes the documents as the writer
+/// would; returns the bytes encoded.
+fn run_rounds(set: &PipelineSet, pipeline: &str, lines: &[String], rounds: usize) -> usize {
     let mut bytes = 0usize;
     let mut buf = Vec::with_capacity(2048);
     for _ in 0..rounds {
-        for line in &lines {
+        for line in lines {
             let doc = Document::from_message(line.as_str());
-            if let Processed::Document(d) | Processed::Failed(d, _) = set.run(&pipeline, doc) {
+            if let Processed::Document(d) | Processed::Failed(d, _) = set.run(pipeline, doc) {
                 buf.clear();
                 d.source.write_json(&mut buf);
                 bytes += buf.len();
             }
         }
     }
-    let elapsed = start.elapsed();
-    let events = (rounds * LINES) as f64;
-    println!(
-        "{pipeline}: {events} events in {elapsed:?}: {:.0} events/s, {:.2} µs/event, {bytes} bytes",
-        events / elapsed.as_secs_f64(),
-        elapsed.as_secs_f64() * 1e6 / events
-    );
+    bytes
 }
