@@ -174,6 +174,8 @@ fn same_after_tag(a: &[u8], b: &[u8]) -> bool {
     }
 }
 
+/// An eight-byte slice as an array, for `u64::from_le_bytes`. Callers pass
+/// a `chunks_exact(8)` chunk or an eight-byte range.
 #[inline(always)]
 fn to_word(w: &[u8]) -> [u8; 8] {
     let mut a = [0u8; 8];

@@ -8,7 +8,7 @@
 //! about 900 bytes of them). Here a string is checked eight bytes at a
 //! time, and a run without anything to escape is copied in one go.
 
-use super::{Map, Number, Value};
+use super::{Map, Number, Value, to_word};
 
 impl Value {
     /// Appends this value as compact JSON (what `serde_json::to_writer`
@@ -146,7 +146,7 @@ fn needs_escape(bytes: &[u8]) -> bool {
         let mut hit = false;
         let mut words = bytes.chunks_exact(8);
         for word in &mut words {
-            hit |= word_needs_escape(u64::from_le_bytes(to_array(word)));
+            hit |= word_needs_escape(u64::from_le_bytes(to_word(word)));
         }
         if let Some(last) = bytes.last_chunk::<8>() {
             hit |= word_needs_escape(u64::from_le_bytes(*last));
@@ -160,13 +160,6 @@ fn needs_escape(bytes: &[u8]) -> bool {
     } else {
         bytes.iter().any(|&b| ESCAPE[usize::from(b)] != 0)
     }
-}
-
-#[inline(always)]
-fn to_array(word: &[u8]) -> [u8; 8] {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(word);
-    a
 }
 
 /// The contents of a string that has something to escape.
