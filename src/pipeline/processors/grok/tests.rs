@@ -543,12 +543,7 @@ fn ipv6_guard_changes_no_match() {
         "0", "1a", "ffff", "DB8", "12345", ":", ":", "::", ".", "1.2.3.4", "%eth0", " ", "g", "7",
     ];
     texts.extend(random_texts(&pieces, 0x2545_f491_4f6c_dd1d, 3000, 14));
-    let mut matched = 0;
-    for text in &texts {
-        let guarded = whole_outcome(&*guarded, text);
-        assert_eq!(guarded, whole_outcome(&*vendored, text), "on `{text}`");
-        matched += usize::from(guarded.is_some());
-    }
+    let matched = same_outcomes(&*guarded, &*vendored, &texts, "IPV6");
     // The comparison means something only if many texts match.
     assert!(matched > 500, "only {matched} texts matched");
 }
@@ -587,14 +582,21 @@ fn atomic_ipv4_changes_no_match() {
             "patterns": [surrounding.replace("%{IPV4", "%{RAW_IPV4").replace("%{IP:", "%{RAW_IP:")],
             "pattern_definitions": {"RAW_IPV4": raw, "RAW_IP": "(?:%{IPV6}|%{RAW_IPV4})"}
         }));
-        let mut matched = 0;
-        for text in &texts {
-            let got = whole_outcome(&*atomic, text);
-            assert_eq!(got, whole_outcome(&*vendored, text), "`{surrounding}` on `{text}`");
-            matched += usize::from(got.is_some());
-        }
+        let matched = same_outcomes(&*atomic, &*vendored, &texts, surrounding);
         assert!(matched > 10, "`{surrounding}`: only {matched} texts matched");
     }
+}
+
+/// Asserts that `a` and `b` make the same document of every text (`what`
+/// names the case in a failure); returns how many texts matched.
+fn same_outcomes(a: &dyn Processor, b: &dyn Processor, texts: &[String], what: &str) -> usize {
+    let mut matched = 0;
+    for text in texts {
+        let got = whole_outcome(a, text);
+        assert_eq!(got, whole_outcome(b, text), "`{what}` on `{text}`");
+        matched += usize::from(got.is_some());
+    }
+    matched
 }
 
 /// The document a grok processor makes of `m: text`, or None if it failed.
