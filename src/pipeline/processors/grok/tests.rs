@@ -640,3 +640,128 @@ fn random_texts(pieces: &[&str], seed: u64, count: usize, spread: usize) -> Vec<
         })
         .collect()
 }
+
+/// The shipped nginx access pattern is Filebeat's plus two lookaheads
+/// (before the host's domain alternative, and `NGINX_TIME_AHEAD` before the
+/// user name) that are there for speed only. Compare it with Filebeat's
+/// pattern on lines built from adversarial pieces: hosts or not, address
+/// lists, user names with ` - ` or ` [`, requests and agents holding
+/// ` [`, quotes, newlines, broken dates.
+#[test]
+fn shipped_nginx_lookaheads_change_no_match() {
+    let shipped: serde_yaml::Value =
+        serde_yaml::from_str(include_str!("../../../../pipelines/nginx-access.yaml")).expect("shipped YAML");
+    let mut config = serde_json::to_value(&shipped["processors"][0]["grok"]).expect("grok config as JSON");
+    // `tag` belongs to the executor, not to grok's own options.
+    config.as_object_mut().expect("grok options").remove("tag");
+    config["field"] = json!("m");
+    let pattern = config["patterns"][0].as_str().expect("first pattern");
+    let host = config["pattern_definitions"]["NGINX_HOST"]
+        .as_str()
+        .expect("NGINX_HOST");
+    assert!(pattern.contains("%{NGINX_TIME_AHEAD}"), "{pattern}");
+    let mut filebeat = config.clone();
+    filebeat["patterns"] = json!([pattern.replace("%{NGINX_TIME_AHEAD}", "")]);
+    let filebeat_host =
+        "(?:%{IP:destination.ip}|%{NGINX_NOTSEPARATOR:destination.domain})(:%{NUMBER:destination.port})?";
+    assert_ne!(host, filebeat_host);
+    filebeat["pattern_definitions"]["NGINX_HOST"] = json!(filebeat_host);
+    let (shipped, filebeat) = (grok(config), grok(filebeat));
+
+    let slots: [&[&str]; 12] = [
+        &[
+            "",
+            "",
+            "example.com ",
+            "10.0.0.9 ",
+            "10.0.0.9:8080 ",
+            "[::1] ",
+            "2001:db8::2 ",
+            "a.b:x ",
+            "1.2.3.4a ",
+            "1.2.3.4.5 ",
+            "10.0.0.9:80x ",
+        ],
+        &["", "", "\""],
+        &[
+            "1.2.3.4",
+            "-",
+            "2001:db8::1",
+            "\"10.0.0.1, 1.2.3.4\"",
+            "unix",
+            "1.2.3.4, 5.6.7.8",
+            "a b",
+            "é",
+        ],
+        &[" - ", " - ", " -", "  - "],
+        &["-", "-", "alice", "- -", "a - b", "x [y", "", " ", "[", "é [z"],
+        &[" [", " [", "[", " [ ["],
+        &[
+            "10/Oct/2023:13:55:36 +0000",
+            "10/Oct/2023:13:55:36 +0000",
+            "1/Mär/2023:1:02:03 -0100",
+            "99/Foo/2023:1:2:3 +0000",
+            "10/Oct/2023:25:55:36 +0000",
+        ],
+        &["] \"", "] \"", "]\"", "] "],
+        &[
+            "GET / HTTP/1.1",
+            "",
+            "a \" b",
+            "GET /x [10/Oct/2023:13:55:36 +0000] HTTP/1.0",
+            "\n",
+            "é\" 1 2 \"",
+        ],
+        &[
+            "\" 200 612 \"",
+            "\" 200 612 \"",
+            "\" 200 -1.5 \"",
+            "\" 2x0 612 \"",
+            "\" 200 612 \"\n\"",
+        ],
+        &[
+            "-\" \"curl/8.4.0\"",
+            "https://e.com/\" \"Mozilla/5.0 (X11) [en]\"",
+            "-\" \"a\" b\"",
+            "-\"",
+            "\" \"",
+        ],
+        &["", "", " \"-\"", " \"85.181.35.98, 10.1.0.7\"", " \"x\" y", "\n"],
+    ];
+    // Each slot's first piece is the usual one, taken three times in four
+    // so that about half the lines match; a third of the lines also drop
+    // one slot or double one.
+    let mut state: u64 = 0x0123_4567_89ab_cdef;
+    let mut next = move |n: usize| {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) as usize % n
+    };
+    let texts: Vec<String> = (0..6000)
+        .map(|i| {
+            let (skip, double) = if i % 3 == 0 {
+                (next(slots.len() + 1), next(slots.len() + 1))
+            } else {
+                (slots.len(), slots.len())
+            };
+            let mut line = String::new();
+            for (s, choices) in slots.iter().enumerate() {
+                let piece = if next(4) == 0 {
+                    choices[next(choices.len())]
+                } else {
+                    choices[0]
+                };
+                if s != skip {
+                    line.push_str(piece);
+                }
+                if s == double {
+                    line.push_str(piece);
+                }
+            }
+            line
+        })
+        .collect();
+    let matched = same_outcomes(&*shipped, &*filebeat, &texts, "nginx access");
+    assert!(matched > 1500, "only {matched} of {} lines matched", texts.len());
+}
