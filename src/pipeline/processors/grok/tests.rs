@@ -7,6 +7,10 @@ use crate::pipeline::compile::{CompileOptions, SharedResources};
 use crate::pipeline::processors::test_util::{run, run_err, try_run};
 
 fn build_in(config: Value, file: &Path) -> Result<Box<dyn Processor>, String> {
+    build_concrete(config, file).map(|g| Box::new(g) as Box<dyn Processor>)
+}
+
+fn build_concrete(config: Value, file: &Path) -> Result<Grok, String> {
     let options = CompileOptions::default();
     let names = HashSet::new();
     let resources = SharedResources::default();
@@ -16,7 +20,7 @@ fn build_in(config: Value, file: &Path) -> Result<Box<dyn Processor>, String> {
         pipeline_names: &names,
         resources: &resources,
     };
-    build(&config, &ctx)
+    build_grok(&config, &ctx)
 }
 
 fn grok(config: Value) -> Box<dyn Processor> {
@@ -651,10 +655,7 @@ fn random_texts(pieces: &[&str], seed: u64, count: usize, spread: usize) -> Vec<
 fn shipped_nginx_lookaheads_change_no_match() {
     let shipped: serde_yaml::Value =
         serde_yaml::from_str(include_str!("../../../../pipelines/nginx-access.yaml")).expect("shipped YAML");
-    let mut config = serde_json::to_value(&shipped["processors"][0]["grok"]).expect("grok config as JSON");
-    // `tag` belongs to the executor, not to grok's own options.
-    config.as_object_mut().expect("grok options").remove("tag");
-    config["field"] = json!("m");
+    let config = grok_options(&shipped["processors"][0]["grok"]);
     let pattern = config["patterns"][0].as_str().expect("first pattern");
     let host = config["pattern_definitions"]["NGINX_HOST"]
         .as_str()
@@ -764,4 +765,144 @@ fn shipped_nginx_lookaheads_change_no_match() {
         .collect();
     let matched = same_outcomes(&*shipped, &*filebeat, &texts, "nginx access");
     assert!(matched > 1500, "only {matched} of {} lines matched", texts.len());
+}
+
+#[test]
+fn ascii_twin_expressions() {
+    assert_eq!(ascii_twin(r"a\.b[^c]").as_deref(), Some(r"a\.b[^c]"));
+    assert_eq!(ascii_twin("(?:a|ä)?r").as_deref(), Some(r"(?:a|\x{ff})?r"));
+    assert_eq!(ascii_twin("[^ä]ö?").as_deref(), Some(r"[^\x{ff}]\x{ff}?"));
+    // An escaped letter is the letter; an escaped backslash stays.
+    assert_eq!(ascii_twin(r"\ä").as_deref(), Some(r"\x{ff}"));
+    assert_eq!(ascii_twin(r"\\ä").as_deref(), Some(r"\\\x{ff}"));
+    assert_eq!(ascii_twin("(?i)\u{212a}"), None, "Kelvin sign matches k without case");
+    assert_eq!(ascii_twin("(?i)\u{17f}"), None, "long s matches s without case");
+    assert_eq!(ascii_twin("(?x)a\u{2028}b"), None, "extended mode skips U+2028");
+    assert_eq!(ascii_twin("a\u{a0}"), None);
+    assert_eq!(ascii_twin(r"\Qä\E"), None);
+}
+
+/// A shipped grok processor's own options (without those of the executor:
+/// `tag`, `if`, `on_failure`, …), matching field `m`.
+fn grok_options(yaml: &serde_yaml::Value) -> Value {
+    let mut config = serde_json::to_value(yaml).expect("grok config as JSON");
+    let options = config.as_object_mut().expect("grok options");
+    for executor_key in ["tag", "if", "on_failure", "ignore_failure", "description"] {
+        options.remove(executor_key);
+    }
+    config["field"] = json!("m");
+    config
+}
+
+/// Grok built twice from `config`: as loaded, and without its ASCII twin.
+fn with_and_without_twin(config: Value) -> (Grok, Grok) {
+    let load = || build_concrete(config.clone(), Path::new("p.yaml")).unwrap_or_else(|e| panic!("{config}: {e}"));
+    let (twin, mut utf) = (load(), load());
+    utf.ascii_regex = None;
+    (twin, utf)
+}
+
+/// The ASCII twin changes no result: every built-in pattern of both
+/// libraries, and the shipped pipelines' own, on random ASCII texts.
+#[test]
+fn ascii_twin_changes_no_match() {
+    let pieces = [
+        "0",
+        "7",
+        "42",
+        "255",
+        "1.2.3.4",
+        "2001:db8::1",
+        "::",
+        ":",
+        ".",
+        ",",
+        "-",
+        "+",
+        "/",
+        " ",
+        " ",
+        "  ",
+        "\t",
+        "\n",
+        "\r\n",
+        "[",
+        "]",
+        "\"",
+        "'",
+        "=",
+        "a",
+        "Z",
+        "x_y",
+        "Mar",
+        "Oct",
+        "Mon",
+        "2023",
+        "10/Oct/2023:13:55:36 +0000",
+        "2023-10-10T13:55:36.123Z",
+        "13:55",
+        "http://e.com/p?q=1",
+        "GET",
+        "HTTP/1.1",
+        "\\",
+        "(",
+        ")",
+        "@",
+        "%",
+        "0x1f",
+        "AM",
+        "INFO",
+        "ERROR",
+        "host.example.com",
+        "user@e.com",
+        "ab:cd:ef:01:23:45",
+    ];
+    let texts = random_texts(&pieces, 0x5851_f42d_4c95_7f2d, 160, 10);
+    assert!(texts.iter().all(|t| t.is_ascii()));
+    let mut twins = 0;
+    let mut matched = 0;
+    for (ecs, mode) in [(EcsCompatibility::Disabled, "disabled"), (EcsCompatibility::V1, "v1")] {
+        let mut names: Vec<&String> = patterns::builtin(ecs).keys().collect();
+        names.sort();
+        for name in names {
+            let (twin, utf) = with_and_without_twin(
+                json!({"field": "m", "patterns": [format!("%{{{name}:x}}")], "ecs_compatibility": mode}),
+            );
+            twins += usize::from(twin.ascii_regex.is_some());
+            matched += same_outcomes(&twin, &utf, &texts, &format!("{mode} {name}"));
+        }
+    }
+    // Anchors, dots, case, lookbehind, POSIX classes, counted repeats and a
+    // non-ASCII letter, written directly.
+    for pattern in [
+        "^%{WORD:x}$",
+        "%{DATA:x}$",
+        "^(?<x>.{3})",
+        "(?i)(?<x>mar|info)\\b",
+        "(?<=\\[)%{NOTSPACE:x}",
+        "(?<x>[[:alpha:]]+)[[:space:]]",
+        "(?<x>[^ä]{2,4})ö?",
+        "(?m)(?<x>a.*?)1",
+        "(?<x>\\w+)\\W(?<y>\\d+)\\s*(?<z>\\S)",
+    ] {
+        let (twin, utf) = with_and_without_twin(json!({"field": "m", "patterns": [pattern]}));
+        assert!(twin.ascii_regex.is_some(), "{pattern}: no twin");
+        matched += same_outcomes(&twin, &utf, &texts, pattern);
+    }
+    // Every built-in pattern has a twin: the library holds no non-ASCII
+    // character other than letters.
+    let all = patterns::builtin(EcsCompatibility::Disabled).len() + patterns::builtin(EcsCompatibility::V1).len();
+    assert_eq!(twins, all);
+    assert!(matched > 20_000, "only {matched} matches");
+
+    for file in ["nginx-access.yaml", "nginx-error.yaml", "app-text.yaml"] {
+        let text = std::fs::read_to_string(Path::new("pipelines").join(file)).expect("shipped pipeline");
+        let yaml: serde_yaml::Value = serde_yaml::from_str(&text).expect("shipped YAML");
+        let processors = yaml["processors"].as_sequence().expect("processors");
+        for config in processors.iter().filter_map(|p| p.get("grok")) {
+            let (twin, utf) = with_and_without_twin(grok_options(config));
+            assert!(twin.ascii_regex.is_some(), "{file}: no twin");
+            same_outcomes(&twin, &utf, &texts, file);
+        }
+    }
 }
