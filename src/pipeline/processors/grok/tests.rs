@@ -906,3 +906,24 @@ fn ascii_twin_changes_no_match() {
         }
     }
 }
+
+/// Why [`ascii_twin`] turns any non-ASCII letter into `\x{ff}` but the
+/// Kelvin sign and long s: with or without case, in UTF mode, no other
+/// letter matches an ASCII character.
+#[test]
+fn only_kelvin_and_long_s_match_ascii() {
+    let ascii: String = (0u8..0x80).map(char::from).collect();
+    let mut matching = Vec::new();
+    for c in (0x80..=0x10ffff)
+        .filter_map(char::from_u32)
+        .filter(|c| c.is_alphabetic())
+    {
+        let mut b = builder();
+        b.caseless(true);
+        let letter = b.build(&format!("(?a){c}")).unwrap_or_else(|e| panic!("{c:?}: {e}"));
+        if letter.is_match(ascii.as_bytes()).unwrap_or(true) {
+            matching.push(c);
+        }
+    }
+    assert_eq!(matching, ['\u{17f}', '\u{212a}']);
+}
