@@ -48,19 +48,40 @@ fn write_value(value: &Value, out: &mut Vec<u8>) {
 
 fn write_map(map: &Map, out: &mut Vec<u8>) {
     out.push(b'{');
-    for (i, (key, value)) in map.iter().enumerate() {
-        let key = key.as_bytes();
+    for (i, slot) in map.entries.iter().enumerate() {
         // `,"key":` with one capacity check, the comma folded in.
-        out.reserve(key.len() + 4);
+        out.reserve(slot.key.len() + 4);
         if i > 0 {
             out.push(b',');
         }
         out.push(b'"');
-        write_contents(key, out);
+        write_key(slot.tag, slot.key.as_str(), out);
         out.extend_from_slice(b"\":");
-        write_value(value, out);
+        write_value(&slot.value, out);
     }
     out.push(b'}');
+}
+
+/// A key's bytes. A key of up to seven bytes is all in its tag (its
+/// bytes, then zeros, then the length in the top byte): one word is
+/// checked and copied, and the zeros written past the key are cut off
+/// again.
+#[inline(always)]
+fn write_key(tag: u64, key: &str, out: &mut Vec<u8>) {
+    let len = (tag >> 56) as usize;
+    if len < 8 {
+        let word = tag & !(0xff << 56);
+        // The zero bytes past the key read as control characters; only the
+        // key's own bytes count (a false hit only ever lands above a real
+        // one, so the mask keeps the answer exact).
+        if escape_hits(word) & HIGH_BITS & ((1u64 << (8 * len)) - 1) == 0 {
+            let end = out.len() + len;
+            out.extend_from_slice(&word.to_le_bytes());
+            out.truncate(end);
+            return;
+        }
+    }
+    write_contents(key.as_bytes(), out);
 }
 
 /// As serde_json: integers with `itoa`, floats with `zmij`'s shortest
@@ -88,12 +109,19 @@ const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
 /// hits above a real one, so the answer for the word is exact.
 #[inline(always)]
 fn word_needs_escape(w: u64) -> bool {
+    escape_hits(w) & HIGH_BITS != 0
+}
+
+/// The high bit of each byte of `w` that needs escaping (and possibly of
+/// bytes above such a byte); see [`word_needs_escape`].
+#[inline(always)]
+fn escape_hits(w: u64) -> u64 {
     let control = w.wrapping_sub(ONES * 0x20) & !w;
     let q = w ^ (ONES * u64::from(b'"'));
     let quote = q.wrapping_sub(ONES) & !q;
     let b = w ^ (ONES * u64::from(b'\\'));
     let backslash = b.wrapping_sub(ONES) & !b;
-    (control | quote | backslash) & HIGH_BITS != 0
+    control | quote | backslash
 }
 
 /// What serde_json writes for a byte: 0 for nothing to escape, `u` for
@@ -240,6 +268,13 @@ mod tests {
                     let s: String = (0..len).map(|i| if i == at { special } else { 'a' }).collect();
                     let v = Value::from(s.clone());
                     assert_eq!(written(&v), serde_json::to_string(&s).unwrap(), "{s:?}");
+                    // And as a key (up to seven bytes, written from its tag).
+                    let j = json!({ s.clone(): 1, "k": {s.clone(): s.clone()} });
+                    assert_eq!(
+                        written(&Value::from(j.clone())),
+                        serde_json::to_string(&j).unwrap(),
+                        "{s:?}"
+                    );
                 }
             }
         }
@@ -249,6 +284,16 @@ mod tests {
         #[test]
         fn any_string_is_written_as_serde_json_writes_it(s in any::<String>()) {
             prop_assert_eq!(written(&Value::from(s.clone())), serde_json::to_string(&s).unwrap());
+        }
+
+        #[test]
+        fn any_keys_are_written_as_serde_json_writes_them(
+            keys in proptest::collection::vec("[a-z\"\\\\\u{0}-\u{1f}\u{e9}\u{20ac}]{0,12}", 0..6)
+        ) {
+            let j: serde_json::Map<String, serde_json::Value> =
+                keys.iter().map(|k| (k.clone(), json!(k))).collect();
+            let j = serde_json::Value::Object(j);
+            prop_assert_eq!(written(&Value::from(j.clone())), serde_json::to_string(&j).unwrap());
         }
 
         #[test]
