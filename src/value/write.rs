@@ -49,8 +49,6 @@ fn write_value(value: &Value, out: &mut Vec<u8>) {
 fn write_map(map: &Map, out: &mut Vec<u8>) {
     out.push(b'{');
     for (i, slot) in map.entries.iter().enumerate() {
-        // `,"key":` with one capacity check, the comma folded in.
-        out.reserve(slot.key.len() + 4);
         if i > 0 {
             out.push(b',');
         }
@@ -146,7 +144,6 @@ const ESCAPE: [u8; 256] = {
 #[inline]
 fn write_str(s: &str, out: &mut Vec<u8>) {
     let bytes = s.as_bytes();
-    out.reserve(bytes.len() + 2);
     out.push(b'"');
     write_contents(bytes, out);
     out.push(b'"');
