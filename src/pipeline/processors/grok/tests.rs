@@ -627,22 +627,28 @@ fn vendored_definition(name: &str) -> &'static str {
 /// `count` texts of 2 to `2 + spread - 1` random `pieces`, from a fixed LCG
 /// started at `seed`.
 fn random_texts(pieces: &[&str], seed: u64, count: usize, spread: usize) -> Vec<String> {
-    let mut state = seed;
-    let mut next = move || {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (state >> 33) as usize
-    };
+    let mut next = lcg(seed);
     (0..count)
         .map(|_| {
             let mut text = String::new();
-            for _ in 0..2 + next() % spread {
-                text.push_str(pieces[next() % pieces.len()]);
+            for _ in 0..2 + next(spread) {
+                text.push_str(pieces[next(pieces.len())]);
             }
             text
         })
         .collect()
+}
+
+/// A fixed linear congruential generator started at `seed`: each call
+/// gives a number below its argument.
+fn lcg(seed: u64) -> impl FnMut(usize) -> usize {
+    let mut state = seed;
+    move |n| {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) as usize % n
+    }
 }
 
 /// The shipped nginx access pattern is Filebeat's plus two lookaheads
@@ -732,13 +738,7 @@ fn shipped_nginx_lookaheads_change_no_match() {
     // Each slot's first piece is the usual one, taken three times in four
     // so that about half the lines match; a third of the lines also drop
     // one slot or double one.
-    let mut state: u64 = 0x0123_4567_89ab_cdef;
-    let mut next = move |n: usize| {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (state >> 33) as usize % n
-    };
+    let mut next = lcg(0x0123_4567_89ab_cdef);
     let texts: Vec<String> = (0..6000)
         .map(|i| {
             let (skip, double) = if i % 3 == 0 {
