@@ -8,7 +8,7 @@
 //! about 900 bytes of them). Here a string is checked eight bytes at a
 //! time, and a run without anything to escape is copied in one go.
 
-use super::{Map, Number, Value, to_word};
+use super::{Map, Number, Value, tag_of, to_word};
 
 impl Value {
     /// Appends this value as compact JSON (what `serde_json::to_writer`
@@ -66,6 +66,7 @@ fn write_map(map: &Map, out: &mut Vec<u8>) {
 /// again.
 #[inline(always)]
 fn write_key(tag: u64, key: &str, out: &mut Vec<u8>) {
+    debug_assert_eq!(tag, tag_of(key), "a slot's tag is its key's");
     let len = (tag >> 56) as usize;
     if len < 8 {
         let word = tag & !(0xff << 56);
