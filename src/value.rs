@@ -153,6 +153,14 @@ fn tag_of(key: &str) -> u64 {
     tag
 }
 
+/// For a tag that holds its whole key (one of up to seven bytes): the
+/// key's bytes (then zeros) as a little-endian word, and its length.
+#[inline(always)]
+fn whole_key_in_tag(tag: u64) -> Option<(u64, usize)> {
+    let len = (tag >> 56) as usize;
+    (len < 8).then_some((tag & !(0xff << 56), len))
+}
+
 /// True if two keys with equal tags (so equal lengths and equal first
 /// seven bytes) are equal. Keys of up to 23 bytes compare their bytes
 /// from the eighth on as one or two overlapping words, without a call to
@@ -237,7 +245,7 @@ impl Name {
     /// tags mean equal keys.
     #[inline(always)]
     fn tag_is_key(&self) -> bool {
-        self.tag >> 56 < 8
+        whole_key_in_tag(self.tag).is_some()
     }
 }
 

@@ -8,7 +8,7 @@
 //! about 900 bytes of them). Here a string is checked eight bytes at a
 //! time, and a run without anything to escape is copied in one go.
 
-use super::{Map, Number, Value, tag_of, to_word};
+use super::{Map, Number, Value, tag_of, to_word, whole_key_in_tag};
 
 impl Value {
     /// Appends this value as compact JSON (what `serde_json::to_writer`
@@ -67,9 +67,7 @@ fn write_map(map: &Map, out: &mut Vec<u8>) {
 #[inline(always)]
 fn write_key(tag: u64, key: &str, out: &mut Vec<u8>) {
     debug_assert_eq!(tag, tag_of(key), "a slot's tag is its key's");
-    let len = (tag >> 56) as usize;
-    if len < 8 {
-        let word = tag & !(0xff << 56);
+    if let Some((word, len)) = whole_key_in_tag(tag) {
         // The zero bytes past the key read as control characters; only the
         // key's own bytes count (a false hit only ever lands above a real
         // one, so the mask keeps the answer exact).
