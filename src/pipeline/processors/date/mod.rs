@@ -3,12 +3,14 @@
 //! in `output_format`, in the processor's `timezone`, as the ES `date`
 //! processor does. Formats and the output format are compiled once here;
 //! per record there is no pattern interpretation, and only the output
-//! string is allocated.
+//! string is allocated. A text this thread has just parsed (the same second
+//! as the line before) is not parsed again (`recent`).
 //!
 //! The submodules: `pattern` reads Java patterns, `parser` and `printer`
 //! run them, `special` holds ISO8601/UNIX/UNIX_MS/TAI64N, `fields` turns
 //! parsed fields into an instant, `zone` and `locale` hold the zone and
-//! name data, `civil` the calendar arithmetic.
+//! name data, `civil` the calendar arithmetic, `recent` the last few
+//! results per thread.
 
 mod civil;
 mod error;
@@ -18,6 +20,7 @@ mod locale;
 mod parser;
 mod pattern;
 mod printer;
+mod recent;
 mod special;
 mod zone;
 
@@ -153,6 +156,10 @@ struct Date {
     /// Current UTC seconds, for formats without a year; a plain function
     /// so tests can pin it.
     clock: fn() -> i64,
+    /// This processor's key in the per-thread cache of recent dates; `None`
+    /// when a result may depend on more than the text (a templated zone or
+    /// locale).
+    recent_id: Option<u64>,
 }
 
 fn system_clock() -> i64 {
@@ -166,6 +173,10 @@ pub fn build(config: &serde_json::Value) -> Result<Box<dyn Processor>, String> {
 }
 
 fn build_with_clock(config: &serde_json::Value, clock: fn() -> i64) -> Result<Box<dyn Processor>, String> {
+    Ok(Box::new(compile(config, clock)?))
+}
+
+fn compile(config: &serde_json::Value, clock: fn() -> i64) -> Result<Date, String> {
     let c: Config = parse_config(config)?;
     let specs: Vec<String> = match c.formats {
         Value::String(s) => vec![s.to_string()],
@@ -191,16 +202,20 @@ fn build_with_clock(config: &serde_json::Value, clock: fn() -> i64) -> Result<Bo
     }
     let output = pattern::compile(output_pattern(&c.output_format))
         .map_err(|e| format!("`output_format` `{}`: {e}", c.output_format))?;
-    Ok(Box::new(Date {
+    let timezone = Setting::compile("timezone", c.timezone.as_deref(), Zone::Utc, Zone::parse)?;
+    let locale = Setting::compile("locale", c.locale.as_deref(), Locale::english(), Locale::lookup)?;
+    let recent_id = (matches!(timezone, Setting::Fixed(_)) && matches!(locale, Setting::Fixed(_))).then(recent::new_id);
+    Ok(Date {
         field: FieldPath::parse(&c.field)?,
         target: FieldPath::parse(&c.target_field)?,
         formats,
-        timezone: Setting::compile("timezone", c.timezone.as_deref(), Zone::Utc, Zone::parse)?,
-        locale: Setting::compile("locale", c.locale.as_deref(), Locale::english(), Locale::lookup)?,
+        timezone,
+        locale,
         output: Printer::new(&output),
         ignore_missing: c.ignore_missing,
         clock,
-    }))
+        recent_id,
+    })
 }
 
 /// ES also accepts built-in names as `output_format`; these are the ones
@@ -267,7 +282,15 @@ impl Processor for Date {
         };
         let number;
         let text = match value {
-            Value::String(s) => s.as_str(),
+            Value::String(s) => {
+                if let Some(id) = self.recent_id
+                    && let Some(formatted) = recent::get(id, s.as_str())
+                {
+                    self.target.set(doc, formatted)?;
+                    return Ok(Flow::Continue);
+                }
+                s.as_str()
+            }
             // ES parses `toString()` of the value; numbers matter for
             // UNIX and UNIX_MS.
             Value::Number(n) => {
@@ -293,8 +316,16 @@ impl Processor for Date {
         else {
             return Err(self.failure(text, &zone, locale));
         };
-        let formatted = self.output.format(instant, &zone);
-        self.target.set(doc, Value::from(formatted))?;
+        let formatted = Value::from(self.output.format(instant, &zone));
+        // A format without a year read the clock: that result is only
+        // right until the year turns, so it is not kept.
+        if let Some(id) = self.recent_id
+            && now.is_none()
+            && matches!(value, Value::String(_))
+        {
+            recent::put(id, text, &formatted);
+        }
+        self.target.set(doc, formatted)?;
         Ok(Flow::Continue)
     }
 }
@@ -675,6 +706,68 @@ mod tests {
         assert!(run_err(p, json!({"t": "2016-12-31 23:59:60"})).contains("second 60 is out of range"));
     }
 
+    /// The pinned clock's seconds, changed by `year_less_dates_are_not_cached`.
+    static MOVING_NOW: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(1_481_105_107);
+
+    fn moving_clock() -> i64 {
+        MOVING_NOW.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    #[test]
+    fn year_less_dates_are_not_cached() {
+        let p = compile(&json!({"field": "t", "formats": ["MMM dd HH:mm:ss"]}), moving_clock)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(p.recent_id.is_some());
+        let stamp = |p: &Date| try_run_ref(p, json!({"t": "Dec 25 10:00:00"})).1["@timestamp"].clone();
+        // 2016-12-07: Dec 25 is still to come, so it was last year's.
+        assert_eq!(stamp(&p), json!("2015-12-25T10:00:00.000Z"));
+        // A year later the same text means 2016.
+        MOVING_NOW.store(1_481_105_107 + 365 * 86_400, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(stamp(&p), json!("2016-12-25T10:00:00.000Z"));
+    }
+
+    #[test]
+    fn templated_zones_and_locales_are_not_cached() {
+        let id = |config: Value| compile(&config, pinned_clock).map(|d| d.recent_id.is_some());
+        assert_eq!(id(json!({"field": "t", "formats": ["ISO8601"]})), Ok(true));
+        assert_eq!(
+            id(json!({"field": "t", "formats": ["ISO8601"], "timezone": "Europe/Berlin", "locale": "de"})),
+            Ok(true)
+        );
+        assert_eq!(
+            id(json!({"field": "t", "formats": ["ISO8601"], "timezone": "{{tz}}"})),
+            Ok(false)
+        );
+        assert_eq!(
+            id(json!({"field": "t", "formats": ["ISO8601"], "locale": "{{lang}}"})),
+            Ok(false)
+        );
+    }
+
+    #[test]
+    fn a_cached_date_is_set_like_a_parsed_one() {
+        let p = date(json!({"field": "t", "formats": ["dd/MMM/yyyy:HH:mm:ss Z"], "target_field": "a.b"}));
+        for _ in 0..3 {
+            let (_, doc) = try_run_ref(&*p, json!({"t": "01/Mar/2024:12:00:00 +0800"}));
+            assert_eq!(
+                doc,
+                json!({"t": "01/Mar/2024:12:00:00 +0800", "a": {"b": "2024-03-01T04:00:00.000Z"}})
+            );
+        }
+        // A target that cannot be set fails on a hit too.
+        let Value::Object(m) = json!({"t": "01/Mar/2024:12:00:00 +0800", "a": "text"}) else {
+            unreachable!()
+        };
+        let mut doc = Document::from_source(m);
+        let set = crate::pipeline::PipelineSet::empty();
+        let mut ctx = ExecContext {
+            pipelines: &set,
+            pipeline: "test",
+            depth: 0,
+        };
+        assert!(p.process(&mut doc, &mut ctx).is_err());
+    }
+
     fn all_format_processor() -> Box<dyn Processor> {
         date(json!({
             "field": "t",
@@ -724,6 +817,48 @@ mod tests {
             ];
             for p in configs.iter().filter_map(|c| build(c).ok()) {
                 let _ = try_run(p, json!({"t": input}));
+            }
+        }
+
+        /// The per-thread cache of recent dates changes no result: a run
+        /// of texts with repeats (valid, invalid, several zones and two
+        /// processors sharing the thread's entries) gives the same
+        /// documents and errors as processors that parse every time.
+        #[test]
+        fn recent_dates_change_no_result(picks in prop::collection::vec((0usize..12, any::<bool>()), 1..60)) {
+            const TEXTS: [&str; 12] = [
+                "01/Mar/2024:12:00:00 +0000", "01/Mar/2024:12:00:00 +0800", "01/Mar/2024:12:00:01 +0000",
+                "01/Mar/2024:12:00:00 -0330", "31/Dec/1999:23:59:59 +1400", "2024-03-01T12:00:00Z",
+                "2024-03-01 12:00:00,123", "01/Mar/2024:25:00:00 +0000", "", "01/Mär/2024:12:00:00 +0000",
+                "1709294400", "29/Feb/2023:00:00:00 +0000",
+            ];
+            let configs = [
+                json!({"field": "t", "formats": ["dd/MMM/yyyy:H:m:s Z", "ISO8601"]}),
+                json!({"field": "t", "formats": ["yyyy-MM-dd HH:mm:ss,SSS", "UNIX"], "timezone": "Europe/Berlin",
+                       "output_format": "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX"}),
+            ];
+            let build = |c: &Value, cached: bool| {
+                compile(c, pinned_clock).map(|mut d| {
+                    if !cached {
+                        d.recent_id = None;
+                    }
+                    d
+                }).unwrap_or_else(|e| panic!("{e}"))
+            };
+            let cached: Vec<Date> = configs.iter().map(|c| build(c, true)).collect();
+            let plain: Vec<Date> = configs.iter().map(|c| build(c, false)).collect();
+            let outcome = |p: &Date, text: &str| {
+                let Value::Object(m) = json!({"t": text}) else { unreachable!() };
+                let mut doc = Document::from_source(m);
+                let set = crate::pipeline::PipelineSet::empty();
+                let mut ctx = ExecContext { pipelines: &set, pipeline: "test", depth: 0 };
+                p.process(&mut doc, &mut ctx)
+                    .map(|_| doc.source.to_json())
+                    .map_err(|e| e.message)
+            };
+            for (text, second) in picks {
+                let which = usize::from(second);
+                prop_assert_eq!(outcome(&cached[which], TEXTS[text]), outcome(&plain[which], TEXTS[text]));
             }
         }
 
