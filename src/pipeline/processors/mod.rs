@@ -121,6 +121,12 @@ pub(crate) mod test_util {
     /// Runs a processor over a JSON source and returns the result, or the
     /// error message.
     pub fn try_run(p: Box<dyn Processor>, source: Value) -> Result<(Flow, Document), String> {
+        try_run_ref(&*p, source)
+    }
+
+    /// [`try_run`] for a borrowed processor, to run one processor (and its
+    /// caches) over several records.
+    pub fn try_run_ref(p: &dyn Processor, source: Value) -> Result<(Flow, Document), String> {
         let Value::Object(m) = source else {
             return Err("test source must be an object".to_owned());
         };
@@ -137,7 +143,12 @@ pub(crate) mod test_util {
 
     /// Runs and expects success; returns `_source`.
     pub fn run(p: Box<dyn Processor>, source: Value) -> Value {
-        match try_run(p, source) {
+        run_ref(&*p, source)
+    }
+
+    /// [`run`] for a borrowed processor.
+    pub fn run_ref(p: &dyn Processor, source: Value) -> Value {
+        match try_run_ref(p, source) {
             Ok((_, doc)) => doc.source.to_json(),
             Err(e) => panic!("processor failed: {e}"),
         }

@@ -333,7 +333,7 @@ impl Processor for Date {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::processors::test_util::{run, run_err, try_run};
+    use crate::pipeline::processors::test_util::{run, run_err, run_ref, try_run, try_run_ref};
     use proptest::prelude::*;
     use serde_json::Value;
     use serde_json::json;
@@ -502,7 +502,7 @@ mod tests {
         let p = date(config);
         let mut outputs = Vec::new();
         for tz in ["Europe/Berlin", "+05:30", "UTC", "Europe/Berlin"] {
-            let (_, doc) = try_run_ref(&*p, json!({"t": "2016-12-07 10:00", "tz": tz}));
+            let doc = run_ref(&*p, json!({"t": "2016-12-07 10:00", "tz": tz}));
             outputs.push(doc["@timestamp"].clone());
         }
         assert_eq!(
@@ -527,24 +527,6 @@ mod tests {
             json!({"t": "2016-12-07"}),
         );
         assert!(e.contains("time zone is empty"), "{e}");
-    }
-
-    /// Runs a borrowed processor (to exercise its caches across records).
-    fn try_run_ref(p: &dyn Processor, source: Value) -> (Flow, Value) {
-        let Value::Object(m) = source else {
-            panic!("object expected")
-        };
-        let mut doc = Document::from_source(m);
-        let set = crate::pipeline::PipelineSet::empty();
-        let mut ctx = ExecContext {
-            pipelines: &set,
-            pipeline: "test",
-            depth: 0,
-        };
-        match p.process(&mut doc, &mut ctx) {
-            Ok(flow) => (flow, doc.source.to_json()),
-            Err(e) => panic!("processor failed: {}", e.message),
-        }
     }
 
     #[test]
@@ -573,9 +555,9 @@ mod tests {
         );
         let config = json!({"field": "t", "formats": ["d MMM yyyy"], "locale": "{{lang}}", "output_format": "yyyy-MM"});
         let p = date(config);
-        let (_, out) = try_run_ref(&*p, json!({"t": "7 Dez 2016", "lang": "de"}));
+        let out = run_ref(&*p, json!({"t": "7 Dez 2016", "lang": "de"}));
         assert_eq!(out["@timestamp"], json!("2016-12"));
-        let (_, out) = try_run_ref(&*p, json!({"t": "7 Dec 2016", "lang": "en"}));
+        let out = run_ref(&*p, json!({"t": "7 Dec 2016", "lang": "en"}));
         assert_eq!(out["@timestamp"], json!("2016-12"));
         let e = run_err(p, json!({"t": "7 Dec 2016", "lang": "ja"}));
         assert!(
@@ -718,7 +700,7 @@ mod tests {
         let p = compile(&json!({"field": "t", "formats": ["MMM dd HH:mm:ss"]}), moving_clock)
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(p.recent_id.is_some());
-        let stamp = |p: &Date| try_run_ref(p, json!({"t": "Dec 25 10:00:00"})).1["@timestamp"].clone();
+        let stamp = |p: &Date| run_ref(p, json!({"t": "Dec 25 10:00:00"}))["@timestamp"].clone();
         // 2016-12-07: Dec 25 is still to come, so it was last year's.
         assert_eq!(stamp(&p), json!("2015-12-25T10:00:00.000Z"));
         // A year later the same text means 2016.
@@ -748,24 +730,15 @@ mod tests {
     fn a_cached_date_is_set_like_a_parsed_one() {
         let p = date(json!({"field": "t", "formats": ["dd/MMM/yyyy:HH:mm:ss Z"], "target_field": "a.b"}));
         for _ in 0..3 {
-            let (_, doc) = try_run_ref(&*p, json!({"t": "01/Mar/2024:12:00:00 +0800"}));
+            let doc = run_ref(&*p, json!({"t": "01/Mar/2024:12:00:00 +0800"}));
             assert_eq!(
                 doc,
                 json!({"t": "01/Mar/2024:12:00:00 +0800", "a": {"b": "2024-03-01T04:00:00.000Z"}})
             );
         }
         // A target that cannot be set fails on a hit too.
-        let Value::Object(m) = json!({"t": "01/Mar/2024:12:00:00 +0800", "a": "text"}) else {
-            unreachable!()
-        };
-        let mut doc = Document::from_source(m);
-        let set = crate::pipeline::PipelineSet::empty();
-        let mut ctx = ExecContext {
-            pipelines: &set,
-            pipeline: "test",
-            depth: 0,
-        };
-        assert!(p.process(&mut doc, &mut ctx).is_err());
+        let e = try_run_ref(&*p, json!({"t": "01/Mar/2024:12:00:00 +0800", "a": "text"})).map(|_| ());
+        assert!(e.is_err_and(|e| e.contains("cannot set `a.b`")));
     }
 
     fn all_format_processor() -> Box<dyn Processor> {
@@ -847,15 +820,8 @@ mod tests {
             };
             let cached: Vec<Date> = configs.iter().map(|c| build(c, true)).collect();
             let plain: Vec<Date> = configs.iter().map(|c| build(c, false)).collect();
-            let outcome = |p: &Date, text: &str| {
-                let Value::Object(m) = json!({"t": text}) else { unreachable!() };
-                let mut doc = Document::from_source(m);
-                let set = crate::pipeline::PipelineSet::empty();
-                let mut ctx = ExecContext { pipelines: &set, pipeline: "test", depth: 0 };
-                p.process(&mut doc, &mut ctx)
-                    .map(|_| doc.source.to_json())
-                    .map_err(|e| e.message)
-            };
+            let outcome = |p: &Date, text: &str| try_run_ref(p, json!({"t": text})).map(|(_, d)| d.source.to_json());
+
             for (text, second) in picks {
                 let which = usize::from(second);
                 prop_assert_eq!(outcome(&cached[which], TEXTS[text]), outcome(&plain[which], TEXTS[text]));
