@@ -47,38 +47,50 @@ fn write_value(value: &Value, out: &mut Vec<u8>) {
 }
 
 fn write_map(map: &Map, out: &mut Vec<u8>) {
-    out.push(b'{');
-    for (i, slot) in map.entries.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
+    // The byte before each key: `{` for the first, `,` after.
+    let mut lead = b'{';
+    for slot in &map.entries {
+        // A string value's opening quote goes out with the key's colon.
+        match &slot.value {
+            Value::String(s) => {
+                write_key(lead, slot.tag, slot.key.as_str(), b"\":\"", out);
+                write_contents(s.as_bytes(), out);
+                out.push(b'"');
+            }
+            value => {
+                write_key(lead, slot.tag, slot.key.as_str(), b"\":", out);
+                write_value(value, out);
+            }
         }
-        out.push(b'"');
-        write_key(slot.tag, slot.key.as_str(), out);
-        out.extend_from_slice(b"\":");
-        write_value(&slot.value, out);
+        lead = b',';
     }
-    out.push(b'}');
+    if lead == b'{' {
+        out.extend_from_slice(b"{}");
+    } else {
+        out.push(b'}');
+    }
 }
 
-/// A key's bytes. A key of up to seven bytes is all in its tag (its
-/// bytes, then zeros, then the length in the top byte): one word is
-/// checked and copied, and the zeros written past the key are cut off
-/// again.
+/// A key with what surrounds it: `lead` (`{` or `,`), the quoted key and
+/// `tail` (the colon, and a string value's opening quote). A key of up to seven bytes is all in its tag (its bytes,
+/// then zeros, then the length in the top byte): one word is checked and
+/// copied, and the zeros written past the key are cut off again.
 #[inline(always)]
-fn write_key(tag: u64, key: &str, out: &mut Vec<u8>) {
+fn write_key(lead: u8, tag: u64, key: &str, tail: &[u8], out: &mut Vec<u8>) {
     debug_assert_eq!(tag, tag_of(key), "a slot's tag is its key's");
-    if let Some((word, len)) = whole_key_in_tag(tag) {
+    out.extend_from_slice(&[lead, b'"']);
+    match whole_key_in_tag(tag) {
         // The zero bytes past the key read as control characters; only the
         // key's own bytes count (a false hit only ever lands above a real
         // one, so the mask keeps the answer exact).
-        if escape_hits(word) & HIGH_BITS & ((1u64 << (8 * len)) - 1) == 0 {
+        Some((word, len)) if escape_hits(word) & HIGH_BITS & ((1u64 << (8 * len)) - 1) == 0 => {
             let end = out.len() + len;
             out.extend_from_slice(&word.to_le_bytes());
             out.truncate(end);
-            return;
         }
+        _ => write_contents(key.as_bytes(), out),
     }
-    write_contents(key.as_bytes(), out);
+    out.extend_from_slice(tail);
 }
 
 /// As serde_json: integers with `itoa`, floats with `zmij`'s shortest
@@ -186,32 +198,31 @@ fn needs_escape(bytes: &[u8]) -> bool {
     }
 }
 
-/// The contents of a string that has something to escape.
+/// The contents of a string that has something to escape. Each word's
+/// lowest hit is a byte to escape (false hits only ever land above a real
+/// one), so the scan jumps straight to it.
 fn write_escaped(bytes: &[u8], out: &mut Vec<u8>) {
     // `start..i` is the run already checked and not yet copied.
     let mut start = 0;
     let mut i = 0;
-    loop {
-        while let Some(word) = bytes[i..].first_chunk::<8>() {
-            if word_needs_escape(u64::from_le_bytes(*word)) {
-                break;
+    while i < bytes.len() {
+        let at = match bytes[i..].first_chunk::<8>() {
+            Some(word) => {
+                let hits = escape_hits(u64::from_le_bytes(*word)) & HIGH_BITS;
+                if hits == 0 {
+                    i += 8;
+                    continue;
+                }
+                i + (hits.trailing_zeros() / 8) as usize
             }
-            i += 8;
-        }
-        // The byte to escape is in the next eight (or in the tail).
-        let end = (i + 8).min(bytes.len());
-        while i < end && ESCAPE[usize::from(bytes[i])] == 0 {
-            i += 1;
-        }
-        if i == end {
-            if end == bytes.len() {
-                break;
-            }
-            continue;
-        }
-        out.extend_from_slice(&bytes[start..i]);
-        write_escape(bytes[i], out);
-        i += 1;
+            None => match bytes[i..].iter().position(|&b| ESCAPE[usize::from(b)] != 0) {
+                Some(p) => i + p,
+                None => break,
+            },
+        };
+        out.extend_from_slice(&bytes[start..at]);
+        write_escape(bytes[at], out);
+        i = at + 1;
         start = i;
     }
     out.extend_from_slice(&bytes[start..]);
