@@ -1,7 +1,8 @@
 //! Pipeline throughput: the full shipped nginx access pipeline (grok, date,
 //! GeoIP City + ASN, user_agent, ECS JSON encoding) over 12,000 generated
-//! lines with a realistic repeat rate of clients and browsers, plus each
-//! expensive processor alone. Run with `cargo bench --bench pipeline`;
+//! lines with a realistic repeat rate of clients and browsers, the same
+//! lines through the processor set of Logstash's published figure
+//! (`benches/pipelines/`), plus each expensive processor alone. Run with `cargo bench --bench pipeline`;
 //! figures go in the README.
 //!
 //! Inputs are generated deterministically (seed 42, fixed timestamp) by
@@ -59,7 +60,7 @@ fn single(dir: &Path, name: &str, yaml: &str, geoip: &Path) -> PipelineSet {
 
 fn benches(c: &mut Criterion) {
     let geoip = tempfile::tempdir().expect("tempdir");
-    mmdb_fixture::write_fixture_dbs(geoip.path()).expect("GeoIP fixtures");
+    mmdb_fixture::write_bench_dbs(geoip.path()).expect("GeoIP bench databases");
     let shipped = PipelineSet::load_dir(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines"),
         &options(geoip.path()),
@@ -80,6 +81,17 @@ fn benches(c: &mut Criterion) {
     let filebeat = lines(Kind::Filebeat);
     g.bench_function("filebeat_envelope_routed", |b| {
         b.iter(|| black_box(run_all(&shipped, "filebeat", &filebeat)))
+    });
+    // The processor set of Logstash's published per-core figure (grok,
+    // date, geoip, useragent) on the same lines, for a like-for-like
+    // comparison; see benches/pipelines/logstash-equivalent.yaml.
+    let equivalent = PipelineSet::load_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/pipelines"),
+        &options(geoip.path()),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    g.bench_function("logstash_equivalent", |b| {
+        b.iter(|| black_box(run_all(&equivalent, "logstash-equivalent", &access)))
     });
     g.finish();
 

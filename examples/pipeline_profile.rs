@@ -37,7 +37,7 @@ fn main() {
     };
 
     let geoip = tempfile::tempdir().expect("tempdir");
-    mmdb_fixture::write_fixture_dbs(geoip.path()).expect("GeoIP fixtures");
+    mmdb_fixture::write_bench_dbs(geoip.path()).expect("GeoIP bench databases");
     let options = CompileOptions {
         geoip_dir: Some(geoip.path().to_path_buf()),
         ..CompileOptions::default()

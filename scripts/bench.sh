@@ -35,7 +35,7 @@ trap cleanup EXIT INT TERM
 bash scripts/install-deps.sh
 cargo build --release --quiet --bin sluice --example bulk_sink --example raw_consume --example make_geoip_fixture
 rel="$CARGO_TARGET_DIR/release"
-"$rel/examples/make_geoip_fixture" "$work/geoip" >/dev/null
+"$rel/examples/make_geoip_fixture" --bench "$work/geoip" >/dev/null
 start_kafka "$work/kafka" "$KAFKA_PORT"; pids+=("$KAFKA_PID")
 create_topic "$KAFKA_PORT" bench 4
 create_topic "$KAFKA_PORT" sluice-dlq 1

@@ -21,6 +21,7 @@ fixtures=$(mktemp -d)
 trap 'rm -rf "$fixtures"' EXIT
 cargo run --quiet --example make_geoip_fixture -- "$fixtures" >/dev/null
 cargo run --quiet --bin sluice -- pipeline test --pipeline pipelines/ --geoip-dir "$fixtures"
+cargo run --quiet --bin sluice -- pipeline test --pipeline benches/pipelines/ --geoip-dir "$fixtures"
 echo "== config check"
 SLUICE_PIPELINES__GEOIP_DIR="$fixtures" cargo run --quiet --bin sluice -- check --config config/sluice.yaml
 echo "== alerting config check"
