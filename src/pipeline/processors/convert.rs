@@ -4,14 +4,13 @@
 //! it relies on (`Integer.parseInt`, `Integer.decode` for `0x…`,
 //! `Float.parseFloat`).
 
-use std::net::IpAddr;
-
 use crate::value::{Number, Value};
 use serde::Deserialize;
 
 use crate::document::Document;
 use crate::pipeline::field_path::FieldPath;
 use crate::pipeline::processor::{ExecContext, Flow, ProcessError, Processor, parse_config};
+use crate::pipeline::processors::ip_text::parse_ip;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -192,7 +191,7 @@ impl Kind {
             }),
             Kind::String => Ok(Value::from(text(v).as_ref())),
             Kind::Ip => match v {
-                Value::String(s) if s.parse::<IpAddr>().is_ok() => Ok(v.clone()),
+                Value::String(s) if parse_ip(s).is_some() => Ok(v.clone()),
                 _ => Err(format!("`{}` is not a valid IPv4/IPv6 address", shown(&text(v)))),
             },
             Kind::Auto => Ok(match v {

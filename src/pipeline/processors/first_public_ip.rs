@@ -11,6 +11,7 @@ use serde::Deserialize;
 use crate::document::Document;
 use crate::pipeline::field_path::{FieldPath, type_name};
 use crate::pipeline::processor::{ExecContext, Flow, ProcessError, Processor, parse_config};
+use crate::pipeline::processors::ip_text::parse_ip;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -57,7 +58,7 @@ fn choose<'a>(all: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     let mut first_ip = None;
     for entry in all {
         first_entry.get_or_insert(entry);
-        let Ok(ip) = entry.parse::<IpAddr>() else {
+        let Some(ip) = parse_ip(entry) else {
             continue;
         };
         if is_public(ip) {

@@ -14,6 +14,7 @@ mod foreach;
 mod geoip;
 mod grok;
 mod gsub;
+mod ip_text;
 mod join;
 mod json;
 mod kv;

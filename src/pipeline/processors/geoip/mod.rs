@@ -20,6 +20,7 @@ use crate::pipeline::compile::CompileContext;
 use crate::pipeline::compile::SharedResources;
 use crate::pipeline::field_path::{FieldPath, type_name};
 use crate::pipeline::processor::{ExecContext, Flow, ProcessError, Processor, parse_config};
+use crate::pipeline::processors::ip_text::parse_ip;
 
 /// Results kept per processor. Busy sites see a few thousand distinct
 /// clients a minute; a result is a few hundred bytes, so this is ~1-2 MB.
@@ -170,7 +171,7 @@ impl GeoIp {
         cache: &LookupCache,
         text: &str,
     ) -> Result<Option<Arc<Value>>, ProcessError> {
-        let ip: IpAddr = text.parse().map_err(|_| {
+        let ip: IpAddr = parse_ip(text).ok_or_else(|| {
             ProcessError::new(format!(
                 "`{}` in field `{}` is not an IP string literal",
                 excerpt(text),
