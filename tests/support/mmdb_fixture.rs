@@ -25,16 +25,7 @@ const BUILD_EPOCH_SECS: u64 = 1_700_000_000;
 /// Writes `GeoLite2-City.mmdb` and `GeoLite2-ASN.mmdb` into `dir` (which
 /// must exist).
 pub fn write_fixture_dbs(dir: &Path) -> io::Result<()> {
-    let source_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/geoip");
-    for (json_file, db_file) in FIXTURES {
-        let source = source_dir.join(json_file);
-        let text = std::fs::read_to_string(&source)
-            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", source.display())))?;
-        let fixture: Value = serde_json::from_str(&text).map_err(|e| invalid(format!("{}: {e}", source.display())))?;
-        let bytes = build_db(&fixture).map_err(|e| invalid(format!("{}: {e}", source.display())))?;
-        std::fs::write(dir.join(db_file), bytes)?;
-    }
-    Ok(())
+    write_dbs(dir, Ok)
 }
 
 /// Writes the same two databases for benchmarks: the fixture records, and
@@ -49,44 +40,54 @@ pub fn write_fixture_dbs(dir: &Path) -> io::Result<()> {
 /// nothing, so those addresses still find nothing, as in the real
 /// databases.
 pub fn write_bench_dbs(dir: &Path) -> io::Result<()> {
+    write_dbs(dir, cover_public_ipv4)
+}
+
+/// Builds each fixture source, after `prepare`, into its database in `dir`.
+fn write_dbs(dir: &Path, prepare: fn(Value) -> Result<Value, String>) -> io::Result<()> {
     let source_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/geoip");
     for (json_file, db_file) in FIXTURES {
         let source = source_dir.join(json_file);
         let text = std::fs::read_to_string(&source)
             .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", source.display())))?;
-        let mut fixture: Value =
-            serde_json::from_str(&text).map_err(|e| invalid(format!("{}: {e}", source.display())))?;
-        let records = fixture["records"]
-            .as_array()
-            .ok_or_else(|| invalid(format!("{}: `records` must be a list", source.display())))?;
-        let ipv4: Vec<&Value> = records
-            .iter()
-            .filter(|r| r["network"].as_str().is_some_and(|n| !n.contains(':')))
-            .map(|r| &r["data"])
-            .collect();
-        if ipv4.is_empty() {
-            return Err(invalid(format!("{}: no IPv4 records to reuse", source.display())));
-        }
-        // Covering records first: an insert replaces what it overlaps, so
-        // the fixture's own (smaller) networks, inserted after, keep their
-        // data.
-        let mut all: Vec<Value> = (1u8..224)
-            .filter(|first| ![10, 100, 127, 169, 172, 192].contains(first))
-            .zip(ipv4.iter().cycle())
-            .map(|(first, data)| {
-                let mut data = (*data).clone();
-                if let Some(number) = data.get_mut("autonomous_system_number") {
-                    *number = Value::from(64_512 + u32::from(first));
-                }
-                serde_json::json!({ "network": format!("{first}.0.0.0/8"), "data": data })
-            })
-            .collect();
-        all.extend(records.iter().cloned());
-        fixture["records"] = Value::Array(all);
-        let bytes = build_db(&fixture).map_err(|e| invalid(format!("{}: {e}", source.display())))?;
+        let bytes = serde_json::from_str(&text)
+            .map_err(|e| e.to_string())
+            .and_then(prepare)
+            .and_then(|fixture| build_db(&fixture))
+            .map_err(|e| invalid(format!("{}: {e}", source.display())))?;
         std::fs::write(dir.join(db_file), bytes)?;
     }
     Ok(())
+}
+
+/// The fixture with a record for every public IPv4 /8 ahead of its own
+/// (see [`write_bench_dbs`]).
+fn cover_public_ipv4(mut fixture: Value) -> Result<Value, String> {
+    let records = fixture["records"].as_array().ok_or("`records` must be a list")?;
+    let ipv4: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["network"].as_str().is_some_and(|n| !n.contains(':')))
+        .map(|r| &r["data"])
+        .collect();
+    if ipv4.is_empty() {
+        return Err("no IPv4 records to reuse".to_owned());
+    }
+    // Covering records first: an insert replaces what it overlaps, so the
+    // fixture's own (smaller) networks, inserted after, keep their data.
+    let mut all: Vec<Value> = (1u8..224)
+        .filter(|first| ![10, 100, 127, 169, 172, 192].contains(first))
+        .zip(ipv4.iter().cycle())
+        .map(|(first, data)| {
+            let mut data = (*data).clone();
+            if let Some(number) = data.get_mut("autonomous_system_number") {
+                *number = Value::from(64_512 + u32::from(first));
+            }
+            serde_json::json!({ "network": format!("{first}.0.0.0/8"), "data": data })
+        })
+        .collect();
+    all.extend(records.iter().cloned());
+    fixture["records"] = Value::Array(all);
+    Ok(fixture)
 }
 
 fn build_db(fixture: &Value) -> Result<Vec<u8>, String> {
