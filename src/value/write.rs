@@ -72,9 +72,10 @@ fn write_map(map: &Map, out: &mut Vec<u8>) {
 }
 
 /// A key with what surrounds it: `lead` (`{` or `,`), the quoted key and
-/// `tail` (the colon, and a string value's opening quote). A key of up to seven bytes is all in its tag (its bytes,
-/// then zeros, then the length in the top byte): one word is checked and
-/// copied, and the zeros written past the key are cut off again.
+/// `tail` (the colon, and a string value's opening quote). A key of up to
+/// seven bytes is all in its tag (its bytes, then zeros, then the length
+/// in the top byte): one word is checked and copied, and the zeros written
+/// past the key are cut off again.
 #[inline(always)]
 fn write_key(lead: u8, tag: u64, key: &str, tail: &[u8], out: &mut Vec<u8>) {
     debug_assert_eq!(tag, tag_of(key), "a slot's tag is its key's");
