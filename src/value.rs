@@ -24,6 +24,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 use std::sync::atomic::AtomicU32;
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -64,14 +65,40 @@ pub enum Value {
 static NULL: Value = Value::Null;
 
 /// A JSON object: keys in insertion order, each at most once.
+///
+/// An object is either its own (`entries`) or **frozen**: a read-only
+/// object shared through an `Arc`, with its JSON encoded once
+/// ([`Map::freeze`]). The GeoIP and user-agent processors freeze the
+/// results they cache, so putting one into a document copies a pointer,
+/// dropping it releases one, and encoding it copies its bytes. The first
+/// change to a frozen object gives the document its own copy ([`Map::thaw`]);
+/// reads go through to the shared one.
 #[derive(Default)]
 pub struct Map {
+    /// The keys of an object of its own; empty (and unallocated) while
+    /// frozen.
     entries: Vec<Slot>,
+    /// Nothing for the common object; the hash index of one with more than
+    /// [`INDEX_AT`] keys, or the frozen object this one shares. One
+    /// pointer, so that every `Value` stays 32 bytes.
+    aux: Option<Arc<Aux>>,
+}
+
+#[derive(Clone)]
+enum Aux {
     /// Key → position, kept only while the object has more than
-    /// [`INDEX_AT`] keys. Boxed so that the common object without one
-    /// (and so every `Value`) stays one pointer smaller.
-    #[allow(clippy::box_collection)]
-    index: Option<Box<HashMap<Key, usize>>>,
+    /// [`INDEX_AT`] keys. Shared between clones until one of them changes.
+    Index(HashMap<Key, usize>),
+    Frozen(Frozen),
+}
+
+/// A shared read-only object and its JSON.
+#[derive(Clone)]
+struct Frozen {
+    /// Its keys and values (never itself frozen).
+    map: Map,
+    /// `map` as compact JSON, what [`Map::write_json`] writes for it.
+    json: Box<[u8]>,
 }
 
 /// The capacity a new object starts with, and the one the per-thread pool
@@ -118,17 +145,24 @@ impl Drop for Map {
     }
 }
 
+/// A copy of `slots` in a vector of its own (from the pool when it fits).
+fn copy_slots(slots: &[Slot]) -> Vec<Slot> {
+    let mut entries = match slots.len() {
+        0 => Vec::new(),
+        n if n <= POOLED_CAPACITY => pooled_vec(),
+        n => Vec::with_capacity(n),
+    };
+    entries.extend(slots.iter().cloned());
+    entries
+}
+
+/// Copying a frozen object copies the pointer; copying any other copies
+/// its slots (and shares its index until one of the two changes).
 impl Clone for Map {
     fn clone(&self) -> Self {
-        let mut entries = match self.entries.len() {
-            0 => Vec::new(),
-            n if n <= POOLED_CAPACITY => pooled_vec(),
-            n => Vec::with_capacity(n),
-        };
-        entries.extend(self.entries.iter().cloned());
         Map {
-            entries,
-            index: self.index.clone(),
+            entries: copy_slots(&self.entries),
+            aux: self.aux.clone(),
         }
     }
 }
@@ -179,6 +213,18 @@ fn same_after_tag(a: &[u8], b: &[u8]) -> bool {
         // Bytes 7..15 and the last word (len - 8 <= 15) cover 7..len.
         16..=23 => word(a, 7) == word(b, 7) && word(a, len - 8) == word(b, len - 8),
         _ => a == b,
+    }
+}
+
+/// The position of a key among `slots`, by its tag.
+#[inline(always)]
+fn scan(slots: &[Slot], tag: u64, key: &str) -> Option<usize> {
+    if key.len() < 8 {
+        slots.iter().position(|s| s.tag == tag)
+    } else {
+        slots
+            .iter()
+            .position(|s| s.tag == tag && same_after_tag(s.key.as_bytes(), key.as_bytes()))
     }
 }
 
@@ -267,7 +313,7 @@ impl Map {
     pub const fn new() -> Self {
         Map {
             entries: Vec::new(),
-            index: None,
+            aux: None,
         }
     }
 
@@ -275,29 +321,109 @@ impl Map {
     pub fn with_capacity(n: usize) -> Self {
         Map {
             entries: Vec::with_capacity(n),
-            index: None,
+            aux: None,
+        }
+    }
+
+    /// The slots to read: the shared ones of a frozen object, else its own.
+    #[inline(always)]
+    fn slots(&self) -> &[Slot] {
+        match self.aux.as_deref() {
+            Some(Aux::Frozen(frozen)) => &frozen.map.entries,
+            _ => &self.entries,
         }
     }
 
     /// Number of keys.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.slots().len()
     }
 
     /// True if the object has no keys.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.slots().is_empty()
     }
 
+    /// The position of a key in [`slots`](Self::slots).
     #[inline(always)]
     fn position_tagged(&self, tag: u64, key: &str) -> Option<usize> {
-        match &self.index {
-            Some(index) => index.get(key).copied(),
-            None if key.len() < 8 => self.entries.iter().position(|s| s.tag == tag),
-            None => self
-                .entries
-                .iter()
-                .position(|s| s.tag == tag && same_after_tag(s.key.as_bytes(), key.as_bytes())),
+        match &self.aux {
+            Some(aux) => Self::position_aux(aux, tag, key),
+            None => scan(&self.entries, tag, key),
+        }
+    }
+
+    #[inline(never)]
+    fn position_aux(aux: &Aux, tag: u64, key: &str) -> Option<usize> {
+        match aux {
+            Aux::Index(index) => index.get(key).copied(),
+            Aux::Frozen(frozen) => frozen.map.position_tagged(tag, key),
+        }
+    }
+
+    /// Shares this object read-only from now on (see [`Map`]): copies of
+    /// it copy a pointer, and its JSON is written once, here. Objects
+    /// inside it are frozen too, so that changing this one later copies
+    /// only its own slots.
+    pub fn freeze(mut self) -> Map {
+        if self.is_frozen() {
+            return self;
+        }
+        for slot in &mut self.entries {
+            if let Value::Object(inner) = &mut slot.value {
+                *inner = std::mem::take(inner).freeze();
+            }
+        }
+        let mut json = Vec::new();
+        self.write_json(&mut json);
+        Map {
+            entries: Vec::new(),
+            aux: Some(Arc::new(Aux::Frozen(Frozen {
+                map: self,
+                json: json.into_boxed_slice(),
+            }))),
+        }
+    }
+
+    /// True if this object is shared read-only (see [`Map::freeze`]).
+    pub fn is_frozen(&self) -> bool {
+        matches!(self.aux.as_deref(), Some(Aux::Frozen(_)))
+    }
+
+    /// The JSON of a frozen object.
+    #[inline(always)]
+    fn frozen_json(&self) -> Option<&[u8]> {
+        match self.aux.as_deref() {
+            Some(Aux::Frozen(frozen)) => Some(&frozen.json),
+            _ => None,
+        }
+    }
+
+    /// Makes a frozen object this document's own, before a change: its
+    /// slots are copied, in the same order, so a position found before
+    /// stays valid.
+    #[inline(always)]
+    fn thaw(&mut self) {
+        if self.aux.is_some() {
+            self.thaw_aux();
+        }
+    }
+
+    #[inline(never)]
+    fn thaw_aux(&mut self) {
+        if let Some(Aux::Frozen(frozen)) = self.aux.as_deref() {
+            let entries = copy_slots(&frozen.map.entries);
+            let aux = frozen.map.aux.clone();
+            self.entries = entries;
+            self.aux = aux;
+        }
+    }
+
+    /// The index, to change: this object's own copy of it.
+    fn index_mut(&mut self) -> Option<&mut HashMap<Key, usize>> {
+        match self.aux.as_mut().map(Arc::make_mut) {
+            Some(Aux::Index(index)) => Some(index),
+            _ => None,
         }
     }
 
@@ -331,12 +457,14 @@ impl Map {
     /// (the map unchanged since).
     #[inline(always)]
     pub(crate) fn value_at_mut(&mut self, i: usize) -> &mut Value {
+        self.thaw();
         &mut self.entries[i].value
     }
 
     /// Appends `name`, which the caller has just found absent.
     #[inline]
     pub(crate) fn push_name(&mut self, name: &Name, value: Value) {
+        self.thaw();
         name.hint.store(u32::try_from(self.entries.len()).unwrap_or(0), Relaxed);
         self.push_new(name.tag, name.key.clone(), value);
     }
@@ -349,32 +477,34 @@ impl Map {
     /// The value of `key`.
     #[inline]
     pub fn get(&self, key: &str) -> Option<&Value> {
-        self.position(key).map(|i| &self.entries[i].value)
+        self.position(key).map(|i| &self.slots()[i].value)
     }
 
     /// The value of `key`, mutably.
     #[inline]
     pub fn get_mut(&mut self, key: &str) -> Option<&mut Value> {
-        self.position(key).map(|i| &mut self.entries[i].value)
+        let i = self.position(key)?;
+        Some(self.value_at_mut(i))
     }
 
     /// The value of a prepared name.
     #[inline(always)]
     pub fn get_name(&self, name: &Name) -> Option<&Value> {
-        self.find(name).map(|i| &self.entries[i].value)
+        self.find(name).map(|i| &self.slots()[i].value)
     }
 
     /// The value of a prepared name, mutably.
     #[inline(always)]
     pub fn get_name_mut(&mut self, name: &Name) -> Option<&mut Value> {
-        self.find(name).map(|i| &mut self.entries[i].value)
+        let i = self.find(name)?;
+        Some(self.value_at_mut(i))
     }
 
     /// Sets a prepared name (no allocation for the key).
     #[inline]
     pub fn insert_name(&mut self, name: &Name, value: Value) -> Option<Value> {
         match self.find(name) {
-            Some(i) => Some(std::mem::replace(&mut self.entries[i].value, value)),
+            Some(i) => Some(std::mem::replace(self.value_at_mut(i), value)),
             None => {
                 self.push_name(name, value);
                 None
@@ -398,7 +528,7 @@ impl Map {
         let (key, value) = (key.into(), value.into());
         let tag = tag_of(&key);
         match self.position_tagged(tag, &key) {
-            Some(i) => Some(std::mem::replace(&mut self.entries[i].value, value)),
+            Some(i) => Some(std::mem::replace(self.value_at_mut(i), value)),
             None => {
                 self.push_new(tag, key, value);
                 None
@@ -408,8 +538,9 @@ impl Map {
 
     /// Appends a key the caller knows is absent.
     fn push_new(&mut self, tag: u64, key: Key, value: Value) {
+        self.thaw();
         let at = self.entries.len();
-        if let Some(index) = &mut self.index {
+        if let Some(index) = self.index_mut() {
             index.insert(key.clone(), at);
         }
         if self.entries.capacity() == 0 {
@@ -418,11 +549,13 @@ impl Map {
             self.entries = pooled_vec();
         }
         self.entries.push(Slot { tag, key, value });
-        if self.index.is_none() && self.entries.len() > INDEX_AT {
+        if self.aux.is_none() && self.entries.len() > INDEX_AT {
             self.rebuild_index();
         }
     }
 
+    /// Builds the index, or drops it below [`INDEX_AT`] keys (on an
+    /// object of its own).
     fn rebuild_index(&mut self) {
         if self.entries.len() > INDEX_AT {
             let index = self
@@ -431,9 +564,9 @@ impl Map {
                 .enumerate()
                 .map(|(i, s)| (s.key.clone(), i))
                 .collect();
-            self.index = Some(Box::new(index));
+            self.aux = Some(Arc::new(Aux::Index(index)));
         } else {
-            self.index = None;
+            self.aux = None;
         }
     }
 
@@ -446,8 +579,9 @@ impl Map {
     }
 
     fn remove_at(&mut self, i: usize) -> Slot {
+        self.thaw();
         let slot = self.entries.remove(i);
-        if self.index.is_some() {
+        if self.aux.is_some() {
             self.rebuild_index();
         }
         slot
@@ -466,22 +600,23 @@ impl Map {
 
     /// Keys and values in order.
     pub fn iter(&self) -> Iter<'_> {
-        Iter(self.entries.iter())
+        Iter(self.slots().iter())
     }
 
     /// Keys and mutable values in order.
     pub fn iter_mut(&mut self) -> IterMut<'_> {
+        self.thaw();
         IterMut(self.entries.iter_mut())
     }
 
     /// Keys in order.
     pub fn keys(&self) -> impl DoubleEndedIterator<Item = &Key> + ExactSizeIterator {
-        self.entries.iter().map(|s| &s.key)
+        self.slots().iter().map(|s| &s.key)
     }
 
     /// Values in order.
     pub fn values(&self) -> impl DoubleEndedIterator<Item = &Value> + ExactSizeIterator {
-        self.entries.iter().map(|s| &s.value)
+        self.slots().iter().map(|s| &s.value)
     }
 }
 
@@ -502,7 +637,7 @@ impl<'a> Entry<'a> {
                 self.map.entries.len() - 1
             }
         };
-        &mut self.map.entries[i].value
+        self.map.value_at_mut(i)
     }
 
     /// The value, inserting `value` first if the key is absent.
@@ -586,6 +721,7 @@ impl IntoIterator for Map {
     type Item = (Key, Value);
     type IntoIter = IntoIter;
     fn into_iter(mut self) -> IntoIter {
+        self.thaw();
         IntoIter(std::mem::take(&mut self.entries).into_iter())
     }
 }
@@ -751,6 +887,15 @@ impl Value {
     /// The value of `key` if this is an object that has it.
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.as_object().and_then(|m| m.get(key))
+    }
+
+    /// This value with its objects frozen (see [`Map::freeze`]): for a
+    /// result that is cached and copied into many documents.
+    pub fn freeze(self) -> Value {
+        match self {
+            Value::Object(map) => Value::Object(map.freeze()),
+            other => other,
+        }
     }
 
     /// Takes the value out, leaving `null`.
@@ -996,7 +1141,7 @@ impl Serialize for Value {
 impl Serialize for Map {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(Some(self.len()))?;
-        for s in &self.entries {
+        for s in self.slots() {
             map.serialize_entry(s.key.as_str(), &s.value)?;
         }
         map.end()
@@ -1167,7 +1312,7 @@ mod tests {
         for i in 0..200 {
             m.insert(format!("key{i}"), Value::from(i));
         }
-        assert!(m.index.is_some());
+        assert!(matches!(m.aux.as_deref(), Some(Aux::Index(_))));
         assert_eq!(m.get("key150"), Some(&Value::from(150)));
         assert_eq!(m.remove("key10"), Some(Value::from(10)));
         assert_eq!(m.get("key150"), Some(&Value::from(150)));
@@ -1178,8 +1323,126 @@ mod tests {
             }
         }
         assert_eq!(m.len(), 20);
-        assert!(m.index.is_none(), "20 keys need no index");
+        assert!(m.aux.is_none(), "20 keys need no index");
         assert_eq!(m.get("key197"), Some(&Value::from(197)));
+    }
+
+    fn geo() -> Map {
+        match Value::from(json!({"city_name": "Berlin", "location": {"lat": 52.5, "lon": 13.4}, "esc": "a\"b"})) {
+            Value::Object(m) => m,
+            _ => unreachable!(),
+        }
+    }
+
+    fn encoded(m: &Map) -> String {
+        let mut out = Vec::new();
+        m.write_json(&mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn frozen_objects_read_and_encode_like_their_own() {
+        let own = geo();
+        let frozen = geo().freeze();
+        assert!(frozen.is_frozen() && !own.is_frozen());
+        assert!(
+            frozen
+                .get("location")
+                .and_then(Value::as_object)
+                .is_some_and(Map::is_frozen)
+        );
+        assert_eq!(encoded(&frozen), encoded(&own));
+        assert_eq!(encoded(&frozen), serde_json::to_string(&own).unwrap());
+        assert_eq!(serde_json::to_string(&frozen).unwrap(), encoded(&own));
+        assert_eq!(frozen, own);
+        assert_eq!(frozen.len(), 3);
+        assert_eq!(frozen.get("city_name"), Some(&Value::from("Berlin")));
+        assert_eq!(frozen.get_name(&Name::new("city_name")), Some(&Value::from("Berlin")));
+        assert_eq!(
+            frozen.keys().map(Key::as_str).collect::<Vec<_>>(),
+            ["city_name", "esc", "location"]
+        );
+        assert_eq!(Value::Object(frozen.clone()).to_json(), Value::Object(own).to_json());
+        // A copy shares the object.
+        let copy = frozen.clone();
+        assert!(copy.is_frozen());
+        assert_eq!(encoded(&copy), encoded(&frozen));
+        // Freezing twice is freezing once.
+        assert!(copy.freeze().is_frozen());
+    }
+
+    #[test]
+    fn changing_a_frozen_object_changes_only_that_copy() {
+        let shared = geo().freeze();
+        let before = encoded(&shared);
+        type Change = (&'static str, fn(&mut Map));
+        let changes: Vec<Change> = vec![
+            ("insert", |m| {
+                m.insert("x", 1);
+            }),
+            ("insert over", |m| {
+                m.insert("city_name", "Paris");
+            }),
+            ("insert_name", |m| {
+                m.insert_name(&Name::new("city_name"), Value::from("Paris"));
+            }),
+            ("remove", |m| {
+                m.remove("city_name");
+            }),
+            ("remove_name", |m| {
+                m.remove_name(&Name::new("location"));
+            }),
+            ("get_mut", |m| {
+                *m.get_mut("esc").unwrap() = Value::Null;
+            }),
+            ("get_name_mut", |m| {
+                *m.get_name_mut(&Name::new("esc")).unwrap() = Value::Null;
+            }),
+            ("entry", |m| {
+                *m.entry("esc").or_insert(0) = Value::Null;
+            }),
+            ("iter_mut", |m| {
+                for (_, v) in m.iter_mut() {
+                    *v = Value::Null;
+                }
+            }),
+            ("nested", |m| {
+                let loc = m.get_mut("location").and_then(Value::as_object_mut).unwrap();
+                loc.insert("lat", 0);
+            }),
+        ];
+        for (what, change) in changes {
+            let mut copy = shared.clone();
+            change(&mut copy);
+            assert!(!copy.is_frozen(), "{what}");
+            assert_ne!(encoded(&copy), before, "{what}");
+            assert_eq!(encoded(&shared), before, "{what} changed the shared object");
+            let mut own = geo();
+            change(&mut own);
+            assert_eq!(encoded(&copy), encoded(&own), "{what}");
+        }
+        // Taking it apart yields its own keys and values.
+        let pairs: Vec<(Key, Value)> = shared.clone().into_iter().collect();
+        assert_eq!(pairs.len(), 3);
+        assert_eq!(encoded(&shared), before);
+    }
+
+    #[test]
+    fn a_large_frozen_object_keeps_its_index() {
+        let mut m = Map::new();
+        for i in 0..100 {
+            m.insert(format!("key{i}"), Value::from(i));
+        }
+        let frozen = m.freeze();
+        assert_eq!(frozen.get("key77"), Some(&Value::from(77)));
+        let mut copy = frozen.clone();
+        copy.insert("key200", 200);
+        assert_eq!(copy.remove("key3"), Some(Value::from(3)));
+        assert_eq!(copy.get("key99"), Some(&Value::from(99)));
+        assert_eq!(copy.get("key200"), Some(&Value::from(200)));
+        assert_eq!(frozen.get("key3"), Some(&Value::from(3)));
+        assert_eq!(frozen.get("key200"), None);
+        assert_eq!(frozen.len(), 100);
     }
 
     #[test]
@@ -1307,6 +1570,8 @@ mod tests {
         InsertName(String, i64),
         Remove(String),
         RemoveName(String),
+        /// Freeze the map, keeping a copy that must not change after.
+        Freeze,
     }
 
     fn arb_op() -> impl Strategy<Value = Op> {
@@ -1319,6 +1584,7 @@ mod tests {
             (key.clone(), any::<i64>()).prop_map(|(k, v)| Op::InsertName(k, v)),
             key.clone().prop_map(Op::Remove),
             key.prop_map(Op::RemoveName),
+            Just(Op::Freeze),
         ]
     }
 
@@ -1342,15 +1608,23 @@ mod tests {
 
         /// Any sequence of inserts and removals, by plain key or prepared
         /// name (whose position hints go stale as keys move), leaves the
-        /// same keys, values and order as a plain list of pairs.
+        /// same keys, values and order as a plain list of pairs; freezing
+        /// the map in between changes none of that, and the frozen copies
+        /// keep what they held (and encode it as an unfrozen map would).
         #[test]
         fn maps_behave_like_an_ordered_list_of_pairs(ops in prop::collection::vec(arb_op(), 0..200)) {
             let mut map = Map::new();
             let mut model: Vec<(String, i64)> = Vec::new();
             let mut names: HashMap<String, Name> = HashMap::new();
+            let mut frozen: Vec<(Map, Vec<(String, i64)>)> = Vec::new();
             for op in ops {
                 let by_name = matches!(op, Op::InsertName(..) | Op::RemoveName(_));
                 match op {
+                    Op::Freeze => {
+                        map = std::mem::take(&mut map).freeze();
+                        prop_assert!(map.is_frozen());
+                        frozen.push((map.clone(), model.clone()));
+                    }
                     Op::Insert(k, v) | Op::InsertName(k, v) => {
                         let old = if by_name {
                             let name = names.entry(k.clone()).or_insert_with(|| Name::new(&k));
@@ -1387,6 +1661,16 @@ mod tests {
                 let keys: Vec<&str> = map.keys().map(Key::as_str).collect();
                 let model_keys: Vec<&str> = model.iter().map(|(k, _)| k.as_str()).collect();
                 prop_assert_eq!(keys, model_keys);
+            }
+            for (shared, then) in &frozen {
+                let pairs: Vec<(String, i64)> =
+                    shared.iter().map(|(k, v)| (k.to_string(), v.as_i64().unwrap())).collect();
+                prop_assert_eq!(&pairs, then);
+                let own: Map = then.iter().map(|(k, v)| (k.as_str(), Value::from(*v))).collect();
+                let (mut a, mut b) = (Vec::new(), Vec::new());
+                shared.write_json(&mut a);
+                own.write_json(&mut b);
+                prop_assert_eq!(a, b);
             }
         }
 

@@ -47,6 +47,10 @@ fn write_value(value: &Value, out: &mut Vec<u8>) {
 }
 
 fn write_map(map: &Map, out: &mut Vec<u8>) {
+    if let Some(json) = map.frozen_json() {
+        out.extend_from_slice(json);
+        return;
+    }
     // The byte before each key: `{` for the first, `,` after.
     let mut lead = b'{';
     for slot in &map.entries {

@@ -80,7 +80,9 @@ impl LookupCache {
                 }
             }
         }
-        let fresh = load()?.map(Arc::new);
+        // Frozen: a hit is then copied into the document as a pointer, and
+        // encoded by copying its JSON.
+        let fresh = load()?.map(|found| Arc::new(found.freeze()));
         let evicted = {
             let mut sets = lock(shard);
             sets.get_mut(set_index).map(|Set(slots)| {

@@ -178,7 +178,9 @@ impl UserAgent {
         }
         // Parsed without any lock held: two threads may parse the same new
         // string at once, which is cheaper than serializing every miss.
-        let parsed = self.parse(ua);
+        // Frozen: a hit is then copied into the document as a pointer, and
+        // encoded by copying its JSON.
+        let parsed = self.parse(ua).freeze();
         cache.insert(ua, Arc::new(parsed.clone()));
         parsed
     }
