@@ -376,6 +376,8 @@ impl Map {
         }
         let mut json = Vec::new();
         self.write_json(&mut json);
+        // A cached object lives long and is never added to: no spare room.
+        self.entries.shrink_to_fit();
         Map {
             entries: Vec::new(),
             aux: Some(Arc::new(Aux::Frozen(Frozen {

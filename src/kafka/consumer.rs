@@ -306,6 +306,10 @@ impl ConsumerStage {
                 set_paused(&consumer, false);
                 paused = false;
                 metrics.consumer_paused.set(0);
+                // Half the budget's documents were just acknowledged and
+                // freed: hand their pages back before the next fetch and
+                // its documents are allocated on top of them.
+                crate::memory::trim_soon();
             }
             if Instant::now() >= next_store {
                 store(&consumer, &offsets, offsets.commit_candidates());
