@@ -546,13 +546,14 @@ fn default_revoke_timeout() -> Duration {
     Duration::from_secs(10)
 }
 // Raw record bytes. Each record in flight also holds its encoded bulk lines
-// and the original for the dead-letter queue, about 5× the raw size for
-// nginx lines; 16 MiB is still four times what the default bulk
-// concurrency (4 × 5000 documents) needs, and keeps peak RSS under 200 MB
-// with the full nginx pipeline, even after an Elasticsearch stall (see the
-// README's benchmarks).
+// and the original for the dead-letter queue, about 6× the raw size for
+// nginx lines whose clients GeoIP finds; 12 MiB is still 2.5 times what the
+// default bulk concurrency (4 × 5000 documents) needs, and keeps peak RSS
+// under 200 MB with the full nginx pipeline, even after an Elasticsearch
+// stall (16 MiB peaked at 200–205 MB there; see the README's benchmarks).
+// It must hold one record of `pipelines.max_record_bytes` (10 MiB).
 fn default_max_in_flight_bytes() -> ByteSize {
-    ByteSize(16 * 1024 * 1024)
+    ByteSize(12 * 1024 * 1024)
 }
 fn default_stall_timeout() -> Duration {
     Duration::from_secs(120)

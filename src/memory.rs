@@ -94,8 +94,10 @@ pub fn spawn_trimmer() {
 }
 
 /// Asks the trimmer to hand free memory back now rather than at its next
-/// tick: the consumer calls it when it pauses for backpressure, so a
-/// stalled Sluice sits at its trimmed size. Never blocks.
+/// tick. The consumer calls it when it pauses for backpressure, so a
+/// stalled Sluice sits at its trimmed size, and when it resumes: half the
+/// in-flight documents were just acknowledged and freed, and their pages
+/// go back before the next fetch's documents arrive. Never blocks.
 pub fn trim_soon() {
     if let Some(Some(t)) = TRIMMER.get() {
         REQUESTED.store(true, std::sync::atomic::Ordering::Release);
