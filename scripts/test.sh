@@ -14,6 +14,8 @@ echo "== cargo fmt --check"
 cargo fmt --check
 echo "== cargo clippy -- -D warnings"
 cargo clippy --all-targets --quiet -- -D warnings
+echo "== cargo doc (broken or private intra-doc links fail)"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
 echo "== cargo test"
 cargo test --all-targets
 echo "== embedded pipeline tests"

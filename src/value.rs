@@ -71,8 +71,8 @@ static NULL: Value = Value::Null;
 /// ([`Map::freeze`]). The GeoIP and user-agent processors freeze the
 /// results they cache, so putting one into a document copies a pointer,
 /// dropping it releases one, and encoding it copies its bytes. The first
-/// change to a frozen object gives the document its own copy ([`Map::thaw`]);
-/// reads go through to the shared one.
+/// change to a frozen object gives the document its own copy of its
+/// slots; reads go through to the shared one.
 #[derive(Default)]
 pub struct Map {
     /// The keys of an object of its own; empty (and unallocated) while

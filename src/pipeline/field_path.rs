@@ -133,7 +133,7 @@ impl FieldPath {
 
     /// Sets the value, creating intermediate objects. Fails if an
     /// intermediate value exists and is neither an object nor an array
-    /// indexed by a valid number, as ES does ("cannot set [b] with parent
+    /// indexed by a valid number, as ES does ("cannot set \[b\] with parent
     /// object of type [java.lang.String]").
     pub fn set(&self, doc: &mut Document, value: impl Into<Value>) -> Result<(), String> {
         let value = value.into();

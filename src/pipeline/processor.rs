@@ -94,7 +94,7 @@ const TIME_ONE_IN: u64 = 64;
 /// Counters kept per compiled processor; the metrics module reads them.
 ///
 /// `invocations` and `failures` are exact. Time is sampled (see
-/// [`TIME_ONE_IN`]): `timed_nanos` is the wall time of the `timed` runs that
+/// `TIME_ONE_IN`): `timed_nanos` is the wall time of the `timed` runs that
 /// were measured, and [`ProcessorStats::nanos`] scales it to all runs.
 #[derive(Debug, Default)]
 pub struct ProcessorStats {
@@ -133,7 +133,7 @@ impl ProcessorStats {
 
     /// Estimated total wall time of all runs, in nanoseconds: the mean of
     /// the timed runs times the number of runs. Exact while every run is
-    /// timed (the first [`TIME_ALL_FIRST`]).
+    /// timed (the first `TIME_ALL_FIRST`).
     pub fn nanos(&self) -> u64 {
         // Relaxed loads of three counters are not a snapshot: `timed` may
         // be seen ahead of `invocations`, hence the `max`.
