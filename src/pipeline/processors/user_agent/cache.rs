@@ -1,11 +1,12 @@
 //! A sharded LRU from user-agent string to the finished `user_agent` object,
 //! shared by the pipeline worker threads. Real traffic repeats a few
 //! thousand distinct user agents, so most records skip the regex set
-//! entirely and pay one hash, one short lock and one `Value` clone.
+//! entirely and pay one hash, one short lock and one `Value` clone (a
+//! pointer copy: the processor stores frozen results, see `Value::freeze`).
 
 use std::hash::BuildHasher;
 use std::num::NonZeroUsize;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 
 use crate::value::Value;
 use lru::LruCache;
@@ -19,7 +20,7 @@ pub(super) const MAX_KEY_LEN: usize = 4096;
 // Enough shards that a handful of worker threads rarely meet on one lock.
 const SHARDS: usize = 16;
 
-type Shard = LruCache<Box<str>, Arc<Value>>;
+type Shard = LruCache<Box<str>, Value>;
 
 pub(super) struct ShardedLru {
     /// Picks the shard. Separate from the shards' own hashers (each has its
@@ -40,9 +41,8 @@ impl ShardedLru {
         }
     }
 
-    /// The cached result for `key`, marking it recently used. The lock is
-    /// held only for the lookup; the caller clones the value outside it.
-    pub(super) fn get(&self, key: &str) -> Option<Arc<Value>> {
+    /// A copy of the cached result for `key`, marking it recently used.
+    pub(super) fn get(&self, key: &str) -> Option<Value> {
         if key.len() > MAX_KEY_LEN {
             return None;
         }
@@ -50,7 +50,7 @@ impl ShardedLru {
     }
 
     /// Stores a freshly parsed result; oversized keys are ignored.
-    pub(super) fn insert(&self, key: &str, value: Arc<Value>) {
+    pub(super) fn insert(&self, key: &str, value: Value) {
         if key.len() > MAX_KEY_LEN {
             return;
         }
@@ -95,11 +95,8 @@ mod tests {
     fn stores_and_returns() {
         let c = ShardedLru::new(cap(100));
         assert!(c.get("a").is_none());
-        c.insert("a", Arc::new(json!({"name": "A"}).into()));
-        assert_eq!(
-            c.get("a").as_deref().map(serde_json::Value::from),
-            Some(json!({"name": "A"}))
-        );
+        c.insert("a", json!({"name": "A"}).into());
+        assert_eq!(c.get("a").map(serde_json::Value::from), Some(json!({"name": "A"})));
         assert_eq!(c.len(), 1);
     }
 
@@ -107,14 +104,14 @@ mod tests {
     fn bounded_by_capacity() {
         let c = ShardedLru::new(cap(32));
         for i in 0..1000 {
-            c.insert(&format!("ua-{i}"), Arc::new(json!(i).into()));
+            c.insert(&format!("ua-{i}"), json!(i).into());
         }
         assert!(c.len() <= 32, "{} entries", c.len());
         assert_eq!(c.capacity(), 32);
         // A tiny capacity uses fewer shards rather than rounding up to 16.
         let c = ShardedLru::new(cap(1));
-        c.insert("a", Arc::new(json!(1).into()));
-        c.insert("b", Arc::new(json!(2).into()));
+        c.insert("a", json!(1).into());
+        c.insert("b", json!(2).into());
         assert_eq!(c.len(), 1);
         assert!(c.get("b").is_some());
     }
@@ -123,17 +120,17 @@ mod tests {
     fn long_keys_are_not_cached() {
         let c = ShardedLru::new(cap(10));
         let long = "x".repeat(MAX_KEY_LEN + 1);
-        c.insert(&long, Arc::new(json!(1).into()));
+        c.insert(&long, json!(1).into());
         assert!(c.get(&long).is_none());
         assert_eq!(c.len(), 0);
         let edge = "x".repeat(MAX_KEY_LEN);
-        c.insert(&edge, Arc::new(json!(1).into()));
+        c.insert(&edge, json!(1).into());
         assert!(c.get(&edge).is_some());
     }
 
     #[test]
     fn shared_between_threads() {
-        let c = Arc::new(ShardedLru::new(cap(10_000)));
+        let c = std::sync::Arc::new(ShardedLru::new(cap(10_000)));
         let handles: Vec<_> = (0..4)
             .map(|t| {
                 let c = c.clone();
@@ -141,8 +138,8 @@ mod tests {
                     for i in 0..500 {
                         let k = format!("ua-{}", i % 50);
                         match c.get(&k) {
-                            Some(v) => assert_eq!(*v, json!(i % 50)),
-                            None => c.insert(&k, Arc::new(json!(i % 50).into())),
+                            Some(v) => assert_eq!(v, json!(i % 50)),
+                            None => c.insert(&k, json!(i % 50).into()),
                         }
                     }
                     t

@@ -174,14 +174,14 @@ impl UserAgent {
             return self.parse(ua);
         };
         if let Some(hit) = cache.get(ua) {
-            return (*hit).clone();
+            return hit;
         }
         // Parsed without any lock held: two threads may parse the same new
         // string at once, which is cheaper than serializing every miss.
         // Frozen: a hit is then copied into the document as a pointer, and
         // encoded by copying its JSON.
         let parsed = self.parse(ua).freeze();
-        cache.insert(ua, Arc::new(parsed.clone()));
+        cache.insert(ua, parsed.clone());
         parsed
     }
 
@@ -475,7 +475,7 @@ mod tests {
 
         // A hit really skips parsing: a planted entry is returned as is.
         if let Some(c) = &p.cache {
-            c.insert("planted", Arc::new(json!({"name": "Planted"}).into()));
+            c.insert("planted", json!({"name": "Planted"}).into());
         }
         assert_eq!(p.lookup("planted"), json!({"name": "Planted"}));
 
