@@ -110,6 +110,16 @@ pub(super) enum Property {
     Network,
 }
 
+/// The names the properties get in the output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Naming {
+    /// As the ES geoip processor: `asn`, `organization_name`.
+    Es,
+    /// As ECS (and Logstash's geoip filter with `ecs_compatibility`):
+    /// `number`, `organization.name`.
+    Ecs,
+}
+
 /// Every property in a stable order, for parsing and error messages.
 pub(super) const ALL_PROPERTIES: &[Property] = &[
     Property::Ip,
@@ -291,7 +301,7 @@ impl Database {
     /// when the database has no record for the address (private and
     /// reserved ranges, unknown networks) or the record has none of the
     /// requested properties, the two cases in which ES adds nothing.
-    pub(super) fn lookup(&self, ip: IpAddr, properties: &[Property]) -> Result<Option<Value>, String> {
+    pub(super) fn lookup(&self, ip: IpAddr, properties: &[Property], naming: Naming) -> Result<Option<Value>, String> {
         if ip.is_ipv6() && self.reader.metadata().ip_version == 4 {
             return Ok(None);
         }
@@ -312,12 +322,21 @@ impl Database {
                         Property::Ip => insert_str(&mut out, "ip", Some(&ip.to_string())),
                         Property::Asn => {
                             if let Some(n) = record.autonomous_system_number.and_then(AnyNumber::to_json) {
-                                out.insert("asn", n);
+                                out.insert(if naming == Naming::Ecs { "number" } else { "asn" }, n);
                             }
                         }
-                        Property::OrganizationName => {
-                            insert_str(&mut out, "organization_name", record.autonomous_system_organization)
-                        }
+                        Property::OrganizationName => match naming {
+                            Naming::Es => {
+                                insert_str(&mut out, "organization_name", record.autonomous_system_organization)
+                            }
+                            Naming::Ecs => {
+                                if let Some(name) = record.autonomous_system_organization {
+                                    let mut organization = Map::new();
+                                    organization.insert("name", Value::from(name));
+                                    out.insert("organization", Value::Object(organization));
+                                }
+                            }
+                        },
                         Property::Network => {
                             let network = result.network().map_err(|e| e.to_string())?;
                             out.insert("network", Value::from(network.to_string()));

@@ -14,7 +14,7 @@ use crate::value::Value;
 use serde::Deserialize;
 
 use self::cache::LookupCache;
-use self::database::{ALL_PROPERTIES, Database, Kind, NotFound, Property};
+use self::database::{ALL_PROPERTIES, Database, Kind, Naming, NotFound, Property};
 use crate::document::Document;
 use crate::pipeline::compile::CompileContext;
 use crate::pipeline::compile::SharedResources;
@@ -52,6 +52,12 @@ struct Config {
     /// Sluice extension: run without the database instead of failing to load.
     #[serde(default)]
     ignore_missing_database: bool,
+    /// As Logstash's geoip filter: `v1` or `v8` names the ASN properties
+    /// as ECS does (`number`, `organization.name`) instead of ES's `asn`
+    /// and `organization_name`, so no `rename` is needed after it. The
+    /// other properties already have their ECS names.
+    #[serde(default)]
+    ecs_compatibility: Option<String>,
 }
 
 // ES defaults.
@@ -71,6 +77,7 @@ enum Source {
     Database {
         db: Arc<Database>,
         properties: Box<[Property]>,
+        naming: Naming,
         cache: LookupCache,
     },
     /// The file was absent and `ignore_missing_database` is set: every
@@ -95,6 +102,15 @@ pub fn build(config: &serde_json::Value, ctx: &CompileContext<'_>) -> Result<Box
         return Err("`properties` is empty; leave it out to get the defaults".to_owned());
     }
 
+    let naming = match c.ecs_compatibility.as_deref() {
+        None | Some("disabled") => Naming::Es,
+        Some("v1" | "v8") => Naming::Ecs,
+        Some(other) => {
+            return Err(format!(
+                "`ecs_compatibility` must be `disabled`, `v1` or `v8`, not `{other}`"
+            ));
+        }
+    };
     let source = match database::locate(&c.database_file, ctx.options.geoip_dir.as_deref()) {
         Ok(path) => {
             let key = format!("geoip:{}", path.display());
@@ -103,6 +119,7 @@ pub fn build(config: &serde_json::Value, ctx: &CompileContext<'_>) -> Result<Box
             Source::Database {
                 db,
                 properties,
+                naming,
                 cache: LookupCache::new(CACHE_ENTRIES),
             }
         }
@@ -172,7 +189,7 @@ impl GeoIp {
     fn lookup(
         &self,
         db: &Database,
-        properties: &[Property],
+        (properties, naming): (&[Property], Naming),
         cache: &LookupCache,
         text: &str,
     ) -> Result<Option<Arc<Value>>, ProcessError> {
@@ -185,20 +202,27 @@ impl GeoIp {
         })?;
         // `::ffff:1.2.3.4` is an IPv4 client, as Java (and so ES) sees it.
         let ip = ip.to_canonical();
-        cache.get_or_load(ip, || db.lookup(ip, properties)).map_err(|e| {
-            ProcessError::new(format!(
-                "GeoIP lookup of `{ip}` (field `{}`) in {} failed: {e}",
-                self.field,
-                db.path().display()
-            ))
-        })
+        cache
+            .get_or_load(ip, || db.lookup(ip, properties, naming))
+            .map_err(|e| {
+                ProcessError::new(format!(
+                    "GeoIP lookup of `{ip}` (field `{}`) in {} failed: {e}",
+                    self.field,
+                    db.path().display()
+                ))
+            })
     }
 }
 
 impl Processor for GeoIp {
     fn process(&self, doc: &mut Document, _: &mut ExecContext<'_>) -> Result<Flow, ProcessError> {
-        let (db, properties, cache) = match &self.source {
-            Source::Database { db, properties, cache } => (db, properties, cache),
+        let (db, wanted, cache) = match &self.source {
+            Source::Database {
+                db,
+                properties,
+                naming,
+                cache,
+            } => (db, (&properties[..], *naming), cache),
             Source::Unavailable { tag } => {
                 doc.add_tag(tag);
                 return Ok(Flow::Continue);
@@ -213,7 +237,7 @@ impl Processor for GeoIp {
                     self.field
                 )));
             }
-            Some(Value::String(text)) => match self.lookup(db, properties, cache, text)? {
+            Some(Value::String(text)) => match self.lookup(db, wanted, cache, text)? {
                 Some(found) => Value::clone(&found),
                 None => return Ok(Flow::Continue),
             },
@@ -229,7 +253,7 @@ impl Processor for GeoIp {
                             type_name(item)
                         )));
                     };
-                    let found = self.lookup(db, properties, cache, text)?;
+                    let found = self.lookup(db, wanted, cache, text)?;
                     if self.first_only {
                         if found.is_some() {
                             first = found;
@@ -503,6 +527,53 @@ mod tests {
         // City has no ASN data for London: nothing is added.
         let out = run(asn(json!({"field": "ip"})), json!({"ip": "81.2.69.142"}));
         assert!(out.get("geoip").is_none());
+    }
+
+    #[test]
+    fn ecs_compatibility_names_asn_properties_as_ecs() {
+        for mode in ["v1", "v8"] {
+            let p = asn(json!({"field": "ip", "ecs_compatibility": mode}));
+            let out = run(p, json!({"ip": "89.160.20.200"}));
+            assert_eq!(
+                out["geoip"],
+                json!({"ip": "89.160.20.200", "number": 29518, "organization": {"name": "Bredband2 AB"}, "network": "89.160.20.128/25"})
+            );
+        }
+        // The same document as ES's names followed by the Filebeat module's
+        // two renames, key order included.
+        let p = asn(json!({
+            "field": "source.ip", "target_field": "source.as",
+            "properties": ["asn", "organization_name"], "ecs_compatibility": "v1"
+        }));
+        let out = run(p, json!({"source": {"ip": "85.181.35.98"}}));
+        assert_eq!(
+            serde_json::to_string(&out["source"]["as"]).unwrap(),
+            r#"{"number":3320,"organization":{"name":"Deutsche Telekom AG"}}"#
+        );
+        // No organisation: no empty `organization` object.
+        let p = asn(json!({"field": "ip", "ecs_compatibility": "v1"}));
+        let out = run(p, json!({"ip": "67.43.156.7"}));
+        assert_eq!(
+            out["geoip"],
+            json!({"ip": "67.43.156.7", "number": 35908, "network": "67.43.156.0/24"})
+        );
+        // `disabled` is ES's naming; City output is the same either way.
+        let p = asn(json!({"field": "ip", "properties": ["asn"], "ecs_compatibility": "disabled"}));
+        assert_eq!(run(p, json!({"ip": "89.160.20.200"}))["geoip"], json!({"asn": 29518}));
+        let plain = run(geoip(json!({"field": "ip"})), json!({"ip": "89.160.20.130"}));
+        let ecs = run(
+            geoip(json!({"field": "ip", "ecs_compatibility": "v1"})),
+            json!({"ip": "89.160.20.130"}),
+        );
+        assert_eq!(plain, ecs);
+        // Anything else is rejected at load time.
+        let err = build_in(Some(&fixture_dir()), json!({"field": "ip", "ecs_compatibility": "v2"}))
+            .err()
+            .expect("v2 is not a mode");
+        assert!(
+            err.contains("`ecs_compatibility` must be `disabled`, `v1` or `v8`, not `v2`"),
+            "{err}"
+        );
     }
 
     #[test]
