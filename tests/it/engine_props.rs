@@ -97,4 +97,15 @@ fn a_5_mb_line_is_handled_in_every_pipeline() {
     run_everywhere(json_line.as_bytes());
     let garbage: Vec<u8> = (0..5 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
     run_everywhere(&garbage);
+    // One token of 5 MB, then what the nginx pattern needs to get far:
+    // every start position scans the token again, which only grok's time
+    // limit stops (minutes per pipeline without it).
+    let token = format!("{} - - [ \" 1 1 \" \"", "x".repeat(5 * 1024 * 1024));
+    let started = std::time::Instant::now();
+    run_everywhere(token.as_bytes());
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
 }

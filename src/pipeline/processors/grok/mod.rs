@@ -11,18 +11,20 @@
 
 mod expand;
 pub mod patterns;
+mod pcre;
 mod translate;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::Duration;
 
 use crate::value::{Number, Value};
-use pcre2::bytes::{CaptureLocations, Regex, RegexBuilder};
 use serde::Deserialize;
 
 use self::expand::{Bank, Expander};
 use self::patterns::EcsCompatibility;
+use self::pcre::{Code, CompileError, MatchError, Matcher, Mode};
 use self::translate::Translator;
 use crate::document::Document;
 use crate::pipeline::compile::CompileContext;
@@ -46,6 +48,12 @@ const MATCH_LIMIT: u32 = 10_000_000;
 /// values. Pages are only touched as the stack grows.
 const JIT_STACK_SIZE: usize = 4 << 20;
 
+/// The default time limit of one match (`timeout_millis`), as
+/// Elasticsearch's grok watchdog (`ingest.grok.watchdog.max_execution_time`).
+/// The match limit does not bound the time an expression spends scanning
+/// runs of characters from every start position; see [`pcre`].
+const DEFAULT_TIMEOUT_MILLIS: u64 = 1000;
+
 /// How much of a non-matching value is quoted in the failure message.
 const ERROR_SNIPPET_CHARS: usize = 200;
 
@@ -66,6 +74,14 @@ struct Config {
     /// relative to the pipeline file.
     #[serde(default)]
     patterns_dir: Option<OneOrMany<String>>,
+    /// As Logstash's grok: a match that runs longer fails the record;
+    /// 0 turns the limit off.
+    #[serde(default = "default_timeout_millis")]
+    timeout_millis: u64,
+}
+
+fn default_timeout_millis() -> u64 {
+    DEFAULT_TIMEOUT_MILLIS
 }
 
 // ES default (GrokProcessor.DEFAULT_ECS_COMPATIBILITY_MODE).
@@ -139,9 +155,9 @@ struct FieldCapture {
 
 /// Per-matcher scratch space, pooled so records do not allocate it.
 struct Scratch {
-    locations: CaptureLocations,
+    locations: Matcher,
     /// For the ASCII twin, when there is one.
-    ascii_locations: Option<CaptureLocations>,
+    ascii_locations: Option<Matcher>,
     /// Whether the last match ran on the twin.
     matched_ascii: bool,
     values: Vec<(usize, Value)>,
@@ -149,7 +165,7 @@ struct Scratch {
 
 impl Scratch {
     /// The capture spans of the last match.
-    fn spans(&self) -> &CaptureLocations {
+    fn spans(&self) -> &Matcher {
         match &self.ascii_locations {
             Some(ascii) if self.matched_ascii => ascii,
             _ => &self.locations,
@@ -160,10 +176,12 @@ impl Scratch {
 struct Grok {
     field: FieldPath,
     ignore_missing: bool,
-    regex: Regex,
+    regex: Code,
     /// The same expression compiled without UTF mode, used for values that
     /// are all ASCII; see [`ascii_twin`].
-    ascii_regex: Option<Regex>,
+    ascii_regex: Option<Code>,
+    /// How long one match may run (zero: no limit).
+    timeout: Duration,
     fields: Vec<FieldCapture>,
     /// Capture number of each pattern's wrapper group, when `trace_match`
     /// is set and there are several patterns.
@@ -212,6 +230,7 @@ fn build_grok(config: &serde_json::Value, ctx: &CompileContext<'_>) -> Result<Gr
         field,
         ignore_missing: c.ignore_missing,
         regex: compiled.regex,
+        timeout: Duration::from_millis(c.timeout_millis),
         ascii_regex: compiled.ascii_regex,
         fields: compiled.fields,
         trace_groups: compiled.trace_groups,
@@ -272,8 +291,8 @@ fn read_patterns_dir(dir: &Path) -> Result<Vec<(String, String, String)>, String
 }
 
 struct Compiled {
-    regex: Regex,
-    ascii_regex: Option<Regex>,
+    regex: Code,
+    ascii_regex: Option<Code>,
     fields: Vec<FieldCapture>,
     trace_groups: Vec<usize>,
 }
@@ -305,7 +324,7 @@ fn compile(patterns: &[String], bank: &Bank<'_>, trace_match: bool) -> Result<Co
         // Compile each alternative alone (without JIT) so a syntax error is
         // reported against the pattern that has it.
         let alone = format!("(?a){}", &combined[start..]);
-        if let Err(e) = builder().build(&alone) {
+        if let Err(e) = Code::new(&alone, Mode::Utf, false) {
             return Err(format!(
                 "{what}: invalid regular expression: {}",
                 describe_pcre2_error(&e, &alone)
@@ -326,47 +345,23 @@ fn compile(patterns: &[String], bank: &Bank<'_>, trace_match: bool) -> Result<Co
     })
 }
 
-/// Compile options shared by the validation and the real compile.
+/// Compiles the whole expression for matching.
 ///
-/// UTF mode gives Oniguruma's character semantics (`.` is one character, a
-/// capture never splits one). The crate's `ucp` flag is the only way to get
-/// UTF mode without PCRE2 re-validating the whole subject on every match
-/// (it adds PCRE2_MATCH_INVALID_UTF, which skips that check; a `&str` is
-/// valid anyway); it costs about as much as the match itself on a log line.
-/// `(?a)` then restores ASCII `\d`, `\s`, `\w`, `\b` and POSIX classes, as
-/// in Ruby.
-fn builder() -> RegexBuilder {
-    let mut b = RegexBuilder::new();
-    b.ucp(true).multi_line(true);
-    b
-}
-
-/// How an expression is compiled: see [`builder`] and [`ascii_twin`].
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    Utf,
-    Ascii,
-}
-
-fn compile_regex(expression: &str, mode: Mode) -> Result<Regex, pcre2::Error> {
-    // `(*LIMIT_MATCH=…)` lowers PCRE2's match limit for this pattern; the
-    // crate does not expose the match context. `\A(?s:.*?)` turns the
-    // unanchored search into one anchored attempt, so the limit covers the
-    // whole search and not each start position (the lazy prefix finds the
-    // leftmost match, exactly like an unanchored search).
-    let anchored = format!("(*LIMIT_MATCH={MATCH_LIMIT})(?a)\\A(?s:.*?)(?:{expression})");
-    let mut builder = match mode {
-        Mode::Utf => builder(),
-        Mode::Ascii => {
-            let mut b = RegexBuilder::new();
-            b.multi_line(true);
-            b
-        }
-    };
-    builder
-        .jit_if_available(true)
-        .max_jit_stack_size(Some(JIT_STACK_SIZE))
-        .build(&anchored)
+/// UTF mode ([`Mode::Utf`]) gives Oniguruma's character semantics (`.` is
+/// one character, a capture never splits one), with
+/// `PCRE2_MATCH_INVALID_UTF` so that PCRE2 does not re-validate the whole
+/// subject on every match (a `&str` is valid anyway; the check costs about
+/// as much as the match itself on a log line). `(?a)` then restores ASCII
+/// `\d`, `\s`, `\w`, `\b` and POSIX classes, as in Ruby.
+fn compile_regex(expression: &str, mode: Mode) -> Result<Code, CompileError> {
+    // `(*LIMIT_MATCH=…)` lowers PCRE2's match limit for this pattern.
+    // `\A(?s:.*?)` turns the unanchored search into one anchored attempt,
+    // so the limit covers the whole search and not each start position
+    // (the lazy prefix finds the leftmost match, exactly like an unanchored
+    // search). `(?C1)` calls the time limit's callout at each start
+    // position (see [`pcre`]).
+    let anchored = format!("(*LIMIT_MATCH={MATCH_LIMIT})(?a)\\A(?s:.*?)(?C1)(?:{expression})");
+    Code::new(&anchored, mode, true)
 }
 
 /// The expression to compile without UTF mode for values that are all
@@ -412,33 +407,10 @@ fn ascii_twin(expression: &str) -> Option<String> {
     Some(twin)
 }
 
-/// PCRE2's message without the crate's "PCRE2: error …:" prefix.
-fn pcre2_message(e: &pcre2::Error) -> String {
-    let full = e.to_string();
-    let prefix_end = match e.offset() {
-        Some(offset) => full
-            .find(&format!("offset {offset}: "))
-            .map(|p| p + format!("offset {offset}: ").len()),
-        None => full
-            .find(": ")
-            .and_then(|p| full[p + 2..].find(": ").map(|q| p + 2 + q + 2)),
-    };
-    match prefix_end {
-        Some(p) => full[p..].to_owned(),
-        None => full,
-    }
-}
-
-fn describe_pcre2_error(e: &pcre2::Error, expression: &str) -> String {
-    let message = pcre2_message(e);
-    match e.offset() {
-        Some(offset) => {
-            let from = expression.floor_char_boundary(offset.saturating_sub(30));
-            let to = expression.ceil_char_boundary((offset + 30).min(expression.len()));
-            format!("{message} (near `{}`)", &expression[from..to])
-        }
-        None => message,
-    }
+fn describe_pcre2_error(e: &CompileError, expression: &str) -> String {
+    let from = expression.floor_char_boundary(e.offset.saturating_sub(30));
+    let to = expression.ceil_char_boundary((e.offset + 30).min(expression.len()));
+    format!("{} (near `{}`)", e.message, &expression[from..to])
 }
 
 /// Maps the named groups to target fields, splitting group names the way ES
@@ -503,8 +475,11 @@ impl Grok {
         let pooled = self.scratch.lock().unwrap_or_else(|p| p.into_inner()).pop();
         pooled.unwrap_or_else(|| {
             Box::new(Scratch {
-                locations: self.regex.capture_locations(),
-                ascii_locations: self.ascii_regex.as_ref().map(Regex::capture_locations),
+                locations: Matcher::new(&self.regex, JIT_STACK_SIZE, self.timeout),
+                ascii_locations: self
+                    .ascii_regex
+                    .as_ref()
+                    .map(|code| Matcher::new(code, JIT_STACK_SIZE, self.timeout)),
                 matched_ascii: false,
                 values: Vec::with_capacity(self.fields.len() + 1),
             })
@@ -523,24 +498,32 @@ impl Grok {
             _ => (&self.regex, &mut scratch.locations),
         };
         scratch.matched_ascii = !std::ptr::eq(regex, &self.regex);
-        match regex.captures_read(locations, subject.as_bytes()) {
-            Ok(Some(_)) => {}
-            Ok(None) => {
+        match locations.find(regex, subject.as_bytes()) {
+            Ok(true) => {}
+            Ok(false) => {
                 return Err(ProcessError::new(format!(
                     "field `{}` does not match any of the grok patterns: `{}`",
                     self.field,
                     snippet(subject)
                 )));
             }
-            Err(e) => {
+            Err(MatchError::Timeout(limit)) => {
                 return Err(ProcessError::new(format!(
-                    "grok matching of field `{}` was aborted ({}); the pattern backtracks too much on this value",
+                    "grok matching of field `{}` ({} bytes) was stopped after {} ms (`timeout_millis`); \
+                     the patterns scan this value from too many positions",
                     self.field,
-                    pcre2_message(&e)
+                    subject.len(),
+                    limit.as_millis()
+                )));
+            }
+            Err(MatchError::Pcre(message)) => {
+                return Err(ProcessError::new(format!(
+                    "grok matching of field `{}` was aborted ({message}); the pattern backtracks too much on this value",
+                    self.field,
                 )));
             }
         }
-        let spans: &CaptureLocations = locations;
+        let spans: &Matcher = locations;
         for (i, field) in self.fields.iter().enumerate() {
             let hit = field
                 .groups

@@ -329,6 +329,52 @@ fn pathological_backtracking_is_a_bounded_record_failure() {
     );
 }
 
+/// A value the match limit does not bound: the shipped nginx pattern starts
+/// with runs (`[^\t ,:]+`, `\S+`) that scan to the end of a token from
+/// every start position, counted as a few backtracking steps each. On
+/// 600 KB without spaces that took minutes before `timeout_millis`.
+#[test]
+fn scanning_from_every_position_is_stopped_by_the_time_limit() {
+    let shipped: serde_yaml::Value =
+        serde_yaml::from_str(include_str!("../../../../pipelines/nginx-access.yaml")).expect("shipped YAML");
+    let mut config = grok_options(&shipped["processors"][0]["grok"]);
+    config["timeout_millis"] = json!(50);
+    let value = format!("{} - - [ \" 1 1 \" \"", "x".repeat(1_000_000));
+    for (twin, utf) in [with_and_without_twin(config.clone())] {
+        for p in [twin, utf] {
+            let started = std::time::Instant::now();
+            let err = run_err(Box::new(p), json!({ "m": value }));
+            assert!(
+                err.contains("grok matching of field `m` (1000016 bytes) was stopped after 50 ms (`timeout_millis`)"),
+                "{err}"
+            );
+            // Without the limit this is minutes; a bound far above the 50 ms
+            // shows that it stopped, not how fast.
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(20),
+                "{:?}",
+                started.elapsed()
+            );
+        }
+    }
+    // The default is 1,000 ms, as Elasticsearch's grok watchdog; 0 turns
+    // the limit off, and lines still match either way.
+    let line = r#"10.0.0.9 - - [10/Oct/2023:13:55:36 +0000] "GET / HTTP/1.1" 200 5 "-" "curl/8.4.0" "-""#;
+    for timeout in [json!(0), json!(1000)] {
+        config["timeout_millis"] = timeout;
+        let out = run(grok(config.clone()), json!({ "m": line }));
+        assert_eq!(out["nginx"]["access"]["remote_ip_list"], json!("10.0.0.9"));
+    }
+    assert_eq!(
+        build_concrete(json!({"field": "m", "patterns": ["x"]}), Path::new("p.yaml"))
+            .map(|g| g.timeout)
+            .ok(),
+        Some(std::time::Duration::from_secs(1))
+    );
+    let err = grok_err(json!({"field": "m", "patterns": ["x"], "timeout_millis": -1}));
+    assert!(err.contains("integer `-1`, expected u64"), "{err}");
+}
+
 #[test]
 fn long_values_match() {
     let p = nginx();
@@ -918,8 +964,8 @@ fn only_kelvin_and_long_s_match_ascii() {
         .filter_map(char::from_u32)
         .filter(|c| c.is_alphabetic())
     {
-        let mut b = builder();
-        b.caseless(true);
+        let mut b = pcre2::bytes::RegexBuilder::new();
+        b.ucp(true).multi_line(true).caseless(true);
         let letter = b.build(&format!("(?a){c}")).unwrap_or_else(|e| panic!("{c:?}: {e}"));
         if letter.is_match(ascii.as_bytes()).unwrap_or(true) {
             matching.push(c);
