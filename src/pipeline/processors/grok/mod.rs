@@ -32,9 +32,11 @@ use crate::pipeline::field_path::{FieldPath, type_name};
 use crate::pipeline::processor::{ExecContext, Flow, OneOrMany, ProcessError, Processor, parse_config};
 
 /// PCRE2 "match limit" for one match: the number of backtracking steps PCRE2
-/// may take (the JIT counts them too) before giving up with an error, so a
-/// pathological pattern/line pair costs a bounded amount of CPU and becomes a
-/// per-record failure instead of a stall. PCRE2 resets the counter at every
+/// may take (the JIT counts them too) before giving up with an error, so
+/// catastrophic backtracking becomes a per-record failure instead of a
+/// stall. It does not count characters stepped over by a run (`\S+`), so
+/// it cannot bound a search that rescans a long token from every start
+/// position; [`DEFAULT_TIMEOUT_MILLIS`] does. PCRE2 resets the counter at every
 /// start position, which is why the expression is also anchored with a lazy
 /// prefix (see `compile_regex`): the limit then bounds the whole search.
 /// Ten million is PCRE2's own default: the JIT exhausts it in 25-40 ms
