@@ -205,14 +205,23 @@ impl PipelineSet {
             .unwrap_or(Path::new("."));
         let set = Self::load_dir(dir, options).or_else(|dir_err| {
             // The siblings may be unrelated files with errors of their own;
-            // fall back to the file alone, and report the directory errors
-            // only if that also fails.
-            Self::load_files(&[file.to_path_buf()], options).map_err(|mut own| {
-                if own.errors.iter().all(|e| dir_err.errors.contains(e)) {
+            // fall back to the file alone. If that fails too, report the
+            // file's own errors as the directory load saw them (with the
+            // siblings there for its `pipeline` processors), and the
+            // siblings' errors only when the file has none: then they are
+            // why it cannot load (a pipeline it calls is broken).
+            Self::load_files(&[file.to_path_buf()], options).map_err(|_| {
+                let name = file.file_name();
+                let own: Vec<CompileError> = dir_err
+                    .errors
+                    .iter()
+                    .filter(|e| Path::new(&e.file).file_name() == name)
+                    .cloned()
+                    .collect();
+                if own.is_empty() {
                     dir_err
                 } else {
-                    own.errors.dedup();
-                    own
+                    LoadError { errors: own }
                 }
             })
         })?;
@@ -303,5 +312,44 @@ impl PipelineSet {
             message: f.message,
             origin: Some((f.processor, f.tag)),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) {
+        std::fs::write(dir.join(name), text).expect("write pipeline");
+    }
+
+    fn errors_of(file: &Path) -> Vec<String> {
+        match PipelineSet::load_one(file, &CompileOptions::default()) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.errors.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    #[test]
+    fn one_file_is_checked_without_its_siblings_errors() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write(dir.path(), "other.yaml", "processors:\n  - nope: {}\n");
+        write(dir.path(), "notes.yaml", "apiVersion: v1\n");
+        write(dir.path(), "good.yaml", "processors:\n  - set: {field: a, value: 1}\n");
+        write(dir.path(), "bad.yaml", "processors:\n  - set: {field: a, valeu: 1}\n");
+        write(dir.path(), "calls.yaml", "processors:\n  - pipeline: {name: other}\n");
+
+        // A valid file loads although its neighbours do not.
+        assert!(errors_of(&dir.path().join("good.yaml")).is_empty());
+        // A broken file reports its own errors only.
+        let bad = errors_of(&dir.path().join("bad.yaml"));
+        assert_eq!(bad.len(), 1, "{bad:?}");
+        assert!(bad[0].contains("bad.yaml") && bad[0].contains("`valeu`"), "{bad:?}");
+        // A file that calls a broken sibling reports that sibling's error.
+        let calls = errors_of(&dir.path().join("calls.yaml"));
+        assert!(
+            calls.iter().any(|e| e.contains("other.yaml") && e.contains("nope")),
+            "{calls:?}"
+        );
     }
 }

@@ -193,9 +193,20 @@ pub fn failure_tag(kind: &str) -> String {
 }
 
 /// Deserializes a processor's own options with `deny_unknown_fields`
-/// semantics (the struct decides) and a readable error.
+/// semantics (the struct decides) and a readable error that names the
+/// option at fault (`invalid options: `timeout_millis`: invalid value: …`).
 pub fn parse_config<T: DeserializeOwned>(config: &serde_json::Value) -> Result<T, String> {
-    serde_json::from_value(config.clone()).map_err(|e| format!("invalid options: {e}"))
+    serde_path_to_error::deserialize(config.clone()).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        // serde names an unknown option itself; the path would repeat it.
+        let top_level = path == "." || path.is_empty() || (inner.starts_with("unknown field") && !path.contains('.'));
+        if top_level {
+            format!("invalid options: {inner}")
+        } else {
+            format!("invalid options: `{path}`: {inner}")
+        }
+    })
 }
 
 /// Accepts `field: x` or `field: [x, y]` in processor options.
@@ -242,5 +253,33 @@ mod tests {
         assert_eq!(stats.failures.load(Ordering::Relaxed), 0);
         stats.finish(None, true);
         assert_eq!(stats.failures.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn option_errors_name_the_option() {
+        #[derive(serde::Deserialize, Debug)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Options {
+            field: String,
+            #[serde(default)]
+            limit: u64,
+            #[serde(default)]
+            names: Vec<String>,
+        }
+        let err = |v: serde_json::Value| parse_config::<Options>(&v).expect_err("invalid");
+        assert_eq!(
+            err(serde_json::json!({"field": "a", "limit": -1})),
+            "invalid options: `limit`: invalid value: integer `-1`, expected u64"
+        );
+        assert_eq!(
+            err(serde_json::json!({"field": "a", "names": ["x", 2]})),
+            "invalid options: `names[1]`: invalid type: integer `2`, expected a string"
+        );
+        assert_eq!(
+            err(serde_json::json!({"field": "a", "limt": 1})),
+            "invalid options: unknown field `limt`, expected one of `field`, `limit`, `names`"
+        );
+        assert_eq!(err(serde_json::json!({})), "invalid options: missing field `field`");
     }
 }

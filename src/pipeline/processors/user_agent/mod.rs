@@ -713,7 +713,7 @@ device_parsers:
         assert!(e.contains("unknown property `major`") && e.contains("original"), "{e}");
         assert!(err(json!({"field": "ua", "properties": []})).contains("`properties` is empty"));
         assert!(err(json!({"field": "ua", "properties": "name"})).contains("invalid options"));
-        assert!(err(json!({"field": "ua", "cache_size": -1})).contains("invalid options"));
+        assert!(err(json!({"field": "ua", "cache_size": -1})).contains("invalid options: `cache_size`: invalid value"));
         assert!(err(json!({"field": "ua", "bogus": 1})).contains("bogus"));
         // Accepted for ES compatibility.
         assert!(
