@@ -155,25 +155,46 @@ struct FieldCapture {
     groups: Box<[(usize, CaptureType)]>,
 }
 
+/// Which compiled expression matched last.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Used {
+    Utf,
+    Ascii,
+    Guarded,
+}
+
 /// Per-matcher scratch space, pooled so records do not allocate it.
 struct Scratch {
     locations: Matcher,
     /// For the ASCII twin, when there is one.
     ascii_locations: Option<Matcher>,
-    /// Whether the last match ran on the twin.
-    matched_ascii: bool,
+    /// For the guarded expression, when there is a time limit.
+    guarded_locations: Option<Matcher>,
+    /// Which one the last match ran on.
+    used: Used,
     values: Vec<(usize, Value)>,
 }
 
 impl Scratch {
     /// The capture spans of the last match.
     fn spans(&self) -> &Matcher {
-        match &self.ascii_locations {
-            Some(ascii) if self.matched_ascii => ascii,
-            _ => &self.locations,
-        }
+        let chosen = match self.used {
+            Used::Utf => None,
+            Used::Ascii => self.ascii_locations.as_ref(),
+            Used::Guarded => self.guarded_locations.as_ref(),
+        };
+        chosen.unwrap_or(&self.locations)
     }
 }
+
+/// Values longer than this are matched by the guarded expression, which
+/// carries the time limit's callout (see [`pcre`]). A callout anywhere in
+/// an expression makes PCRE2's JIT keep capture offsets up to date for
+/// it, which cost the nginx line about 3,400 instructions (+8 %), so
+/// shorter values use the expression without one. Their search is bounded
+/// anyway: at most 4,096 start positions, each scanning at most 4,096
+/// bytes, and the match limit.
+const GUARD_ABOVE: usize = 4096;
 
 struct Grok {
     field: FieldPath,
@@ -182,6 +203,9 @@ struct Grok {
     /// The same expression compiled without UTF mode, used for values that
     /// are all ASCII; see [`ascii_twin`].
     ascii_regex: Option<Code>,
+    /// The expression with the time limit's callout, for values longer
+    /// than [`GUARD_ABOVE`]; `None` when `timeout_millis` is 0.
+    guarded: Option<Code>,
     /// How long one match may run (zero: no limit).
     timeout: Duration,
     fields: Vec<FieldCapture>,
@@ -227,12 +251,14 @@ fn build_grok(config: &serde_json::Value, ctx: &CompileContext<'_>) -> Result<Gr
         user,
     };
 
-    let compiled = compile(&patterns, &bank, c.trace_match)?;
+    let timeout = Duration::from_millis(c.timeout_millis);
+    let compiled = compile(&patterns, &bank, c.trace_match, !timeout.is_zero())?;
     Ok(Grok {
         field,
         ignore_missing: c.ignore_missing,
         regex: compiled.regex,
-        timeout: Duration::from_millis(c.timeout_millis),
+        guarded: compiled.guarded,
+        timeout,
         ascii_regex: compiled.ascii_regex,
         fields: compiled.fields,
         trace_groups: compiled.trace_groups,
@@ -295,12 +321,13 @@ fn read_patterns_dir(dir: &Path) -> Result<Vec<(String, String, String)>, String
 struct Compiled {
     regex: Code,
     ascii_regex: Option<Code>,
+    guarded: Option<Code>,
     fields: Vec<FieldCapture>,
     trace_groups: Vec<usize>,
 }
 
 /// Expands, translates and compiles the patterns into one alternation.
-fn compile(patterns: &[String], bank: &Bank<'_>, trace_match: bool) -> Result<Compiled, String> {
+fn compile(patterns: &[String], bank: &Bank<'_>, trace_match: bool, guard: bool) -> Result<Compiled, String> {
     let mut expander = Expander::new(bank);
     let mut translator = Translator::default();
     let mut combined = String::new();
@@ -334,14 +361,23 @@ fn compile(patterns: &[String], bank: &Bank<'_>, trace_match: bool) -> Result<Co
         }
     }
     let fields = map_fields(&translator)?;
-    let regex = compile_regex(&combined, Mode::Utf)
+    let regex = compile_regex(&combined, Mode::Utf, false)
         .map_err(|e| format!("invalid regular expression: {}", describe_pcre2_error(&e, &combined)))?;
+    let guarded = if guard {
+        Some(
+            compile_regex(&combined, Mode::Utf, true)
+                .map_err(|e| format!("invalid regular expression: {}", describe_pcre2_error(&e, &combined)))?,
+        )
+    } else {
+        None
+    };
     // A twin that does not compile (an escape above U+00FF, say) is simply
     // not used.
-    let ascii_regex = ascii_twin(&combined).and_then(|twin| compile_regex(&twin, Mode::Ascii).ok());
+    let ascii_regex = ascii_twin(&combined).and_then(|twin| compile_regex(&twin, Mode::Ascii, false).ok());
     Ok(Compiled {
         regex,
         ascii_regex,
+        guarded,
         fields,
         trace_groups,
     })
@@ -355,14 +391,15 @@ fn compile(patterns: &[String], bank: &Bank<'_>, trace_match: bool) -> Result<Co
 /// subject on every match (a `&str` is valid anyway; the check costs about
 /// as much as the match itself on a log line). `(?a)` then restores ASCII
 /// `\d`, `\s`, `\w`, `\b` and POSIX classes, as in Ruby.
-fn compile_regex(expression: &str, mode: Mode) -> Result<Code, CompileError> {
+fn compile_regex(expression: &str, mode: Mode, guarded: bool) -> Result<Code, CompileError> {
     // `(*LIMIT_MATCH=…)` lowers PCRE2's match limit for this pattern.
     // `\A(?s:.*?)` turns the unanchored search into one anchored attempt,
     // so the limit covers the whole search and not each start position
     // (the lazy prefix finds the leftmost match, exactly like an unanchored
-    // search). `(?C1)` calls the time limit's callout at each start
-    // position (see [`pcre`]).
-    let anchored = format!("(*LIMIT_MATCH={MATCH_LIMIT})(?a)\\A(?s:.*?)(?C1)(?:{expression})");
+    // search). In the guarded expression, `(?C1)` calls the time limit's
+    // callout at each start position (see [`pcre`] and [`GUARD_ABOVE`]).
+    let callout = if guarded { "(?C1)" } else { "" };
+    let anchored = format!("(*LIMIT_MATCH={MATCH_LIMIT})(?a)\\A(?s:.*?){callout}(?:{expression})");
     Code::new(&anchored, mode, true)
 }
 
@@ -482,7 +519,11 @@ impl Grok {
                     .ascii_regex
                     .as_ref()
                     .map(|code| Matcher::new(code, JIT_STACK_SIZE, self.timeout)),
-                matched_ascii: false,
+                guarded_locations: self
+                    .guarded
+                    .as_ref()
+                    .map(|code| Matcher::new(code, JIT_STACK_SIZE, self.timeout)),
+                used: Used::Utf,
                 values: Vec::with_capacity(self.fields.len() + 1),
             })
         })
@@ -495,11 +536,17 @@ impl Grok {
 
     /// Matches and converts every capture into `scratch.values`.
     fn extract(&self, subject: &str, scratch: &mut Scratch) -> Result<(), ProcessError> {
-        let (regex, locations) = match (&self.ascii_regex, &mut scratch.ascii_locations) {
-            (Some(regex), Some(locations)) if subject.is_ascii() => (regex, locations),
-            _ => (&self.regex, &mut scratch.locations),
+        let (regex, locations, used) = match (
+            &self.guarded,
+            &mut scratch.guarded_locations,
+            &self.ascii_regex,
+            &mut scratch.ascii_locations,
+        ) {
+            (Some(regex), Some(locations), _, _) if subject.len() > GUARD_ABOVE => (regex, locations, Used::Guarded),
+            (_, _, Some(regex), Some(locations)) if subject.is_ascii() => (regex, locations, Used::Ascii),
+            _ => (&self.regex, &mut scratch.locations, Used::Utf),
         };
-        scratch.matched_ascii = !std::ptr::eq(regex, &self.regex);
+        scratch.used = used;
         match locations.find(regex, subject.as_bytes()) {
             Ok(true) => {}
             Ok(false) => {

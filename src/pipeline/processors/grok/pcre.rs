@@ -10,11 +10,11 @@
 //! pattern took minutes while its match-limit count stayed far below the
 //! limit. So, as Elasticsearch's grok watchdog and Logstash's
 //! `timeout_millis` do, a match also stops after a time limit. The
-//! expression carries a callout at its start (`(?C1)`, see `compile_regex`
-//! in the parent module), which PCRE2 calls at every start position; the
-//! callout looks at the clock every so many positions (more often the
-//! longer the value) and aborts the match once the limit has passed. A
-//! value that matches at its start calls it once.
+//! expression used for long values carries a callout at its start
+//! (`(?C1)`, see `compile_regex` and `GUARD_ABOVE` in the parent module),
+//! which PCRE2 calls at every start position; the callout looks at the
+//! clock every so many positions (more often the longer the value) and
+//! aborts the match once the limit has passed.
 //!
 //! The `pcre2` crate does not expose callouts, hence this module.
 

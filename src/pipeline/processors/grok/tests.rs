@@ -378,6 +378,47 @@ fn scanning_from_every_position_is_stopped_by_the_time_limit() {
     );
 }
 
+/// Values longer than `GUARD_ABOVE` are matched by the expression with
+/// the time limit's callout; it must find exactly what the plain one
+/// finds. `timeout_millis: 0` has no guarded expression at all.
+#[test]
+fn the_guarded_expression_matches_like_the_plain_one() {
+    let shipped: serde_yaml::Value =
+        serde_yaml::from_str(include_str!("../../../../pipelines/nginx-access.yaml")).expect("shipped YAML");
+    let config = grok_options(&shipped["processors"][0]["grok"]);
+    let mut plain_config = config.clone();
+    plain_config["timeout_millis"] = json!(0);
+    let guarded = build_concrete(config, Path::new("p.yaml")).expect("guarded");
+    let plain = build_concrete(plain_config, Path::new("p.yaml")).expect("plain");
+    assert!(guarded.guarded.is_some() && plain.guarded.is_none());
+    let pad = |n: usize| "a".repeat(n);
+    let lines = [
+        format!(
+            r#"10.0.0.9 - - [10/Oct/2023:13:55:36 +0000] "GET /{} HTTP/1.1" 200 5 "-" "curl/8.4.0" "-""#,
+            pad(GUARD_ABOVE)
+        ),
+        format!(
+            r#"example.com 10.0.0.9, 1.2.3.4 - bob [10/Oct/2023:13:55:36 +0000] "GET / HTTP/1.1" 200 5 "-" "{}""#,
+            pad(GUARD_ABOVE)
+        ),
+        format!(
+            r#"{} 10.0.0.9 - - [10/Oct/2023:13:55:36 +0000] "" 400 0 "-" "-""#,
+            pad(GUARD_ABOVE)
+        ),
+        format!(
+            r#"10.0.0.9 - - [10/Oct/2023:13:55:36 +0000] "GET / HTTP/1.1" 200 5 "-" "é{}""#,
+            pad(GUARD_ABOVE)
+        ),
+        format!("{} no match", pad(GUARD_ABOVE)),
+    ];
+    for line in &lines {
+        assert!(line.len() > GUARD_ABOVE);
+        let a = crate::pipeline::processors::test_util::try_run_ref(&guarded, json!({ "m": line }));
+        let b = crate::pipeline::processors::test_util::try_run_ref(&plain, json!({ "m": line }));
+        assert_eq!(a, b, "{}", &line[..60]);
+    }
+}
+
 #[test]
 fn long_values_match() {
     let p = nginx();
