@@ -514,11 +514,12 @@ impl Grok {
         let pooled = self.scratch.lock().unwrap_or_else(|p| p.into_inner()).pop();
         pooled.unwrap_or_else(|| {
             Box::new(Scratch {
-                locations: Matcher::new(&self.regex, JIT_STACK_SIZE, self.timeout),
+                // Only the guarded expression calls back to check the time.
+                locations: Matcher::new(&self.regex, JIT_STACK_SIZE, Duration::ZERO),
                 ascii_locations: self
                     .ascii_regex
                     .as_ref()
-                    .map(|code| Matcher::new(code, JIT_STACK_SIZE, self.timeout)),
+                    .map(|code| Matcher::new(code, JIT_STACK_SIZE, Duration::ZERO)),
                 guarded_locations: self
                     .guarded
                     .as_ref()

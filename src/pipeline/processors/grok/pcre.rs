@@ -174,8 +174,9 @@ pub(super) struct Matcher {
     context: NonNull<pcre2_match_context_8>,
     data: NonNull<pcre2_match_data_8>,
     stack: Option<NonNull<pcre2_jit_stack_8>>,
-    /// Boxed: the match context holds its address.
-    budget: Box<Budget>,
+    /// The time budget, when there is a limit. Boxed: the match context
+    /// holds its address.
+    budget: Option<Box<Budget>>,
     ovector: *const usize,
     pairs: usize,
 }
@@ -201,7 +202,8 @@ impl Drop for Matcher {
 
 impl Matcher {
     /// Space to match `code`, with a JIT stack of at most `max_stack`
-    /// bytes and the time limit `limit` (none if zero).
+    /// bytes and the time limit `limit` (none if zero; only an expression
+    /// with a callout needs one).
     ///
     /// Panics only if PCRE2 cannot allocate its blocks (out of memory).
     pub(super) fn new(code: &Code, max_stack: usize, limit: Duration) -> Matcher {
@@ -219,19 +221,20 @@ impl Matcher {
             unsafe { pcre2_jit_stack_assign_8(context.as_ptr(), None, stack.as_ptr().cast()) };
             stack
         });
-        let mut budget = Box::new(Budget {
-            stride: 1,
-            calls: 0,
-            started: None,
-            limit,
-            timed_out: false,
-        });
-        if !limit.is_zero() {
+        let budget = (!limit.is_zero()).then(|| {
+            let mut budget = Box::new(Budget {
+                stride: 1,
+                calls: 0,
+                started: None,
+                limit,
+                timed_out: false,
+            });
             let budget_ptr: *mut Budget = &mut *budget;
             // SAFETY: the budget is boxed, so its address stays valid for as
             // long as the context, which the matcher frees first on drop.
             unsafe { pcre2_set_callout_8(context.as_ptr(), Some(callout), budget_ptr.cast()) };
-        }
+            budget
+        });
         // SAFETY: `data` is valid; the ovector lives as long as it.
         let ovector = unsafe { pcre2_get_ovector_pointer_8(data.as_ptr()) };
         let pairs = unsafe { pcre2_get_ovector_count_8(data.as_ptr()) } as usize;
@@ -253,11 +256,13 @@ impl Matcher {
         // clock, whatever the value's length: every position on a long
         // value, every 1,024th on a log line (where the match limit alone
         // bounds the search).
-        let stride = (1usize << 20) / subject.len().max(1);
-        self.budget.stride = u32::try_from(stride.clamp(1, 1024)).unwrap_or(1024);
-        self.budget.calls = 0;
-        self.budget.started = None;
-        self.budget.timed_out = false;
+        if let Some(budget) = &mut self.budget {
+            let stride = (1usize << 20) / subject.len().max(1);
+            budget.stride = u32::try_from(stride.clamp(1, 1024)).unwrap_or(1024);
+            budget.calls = 0;
+            budget.started = None;
+            budget.timed_out = false;
+        }
         // An empty slice may have a dangling pointer; PCRE2 reads nothing
         // at length 0, but is given a real one anyway.
         static EMPTY: [u8; 1] = [0];
@@ -284,7 +289,10 @@ impl Matcher {
         match rc {
             n if n > 0 => Ok(true),
             PCRE2_ERROR_NOMATCH => Ok(false),
-            PCRE2_ERROR_CALLOUT if self.budget.timed_out => Err(MatchError::Timeout(self.budget.limit)),
+            PCRE2_ERROR_CALLOUT => match &self.budget {
+                Some(budget) if budget.timed_out => Err(MatchError::Timeout(budget.limit)),
+                _ => Err(MatchError::Pcre(error_message(rc))),
+            },
             // 0 would mean an ovector too small, impossible with match
             // data made from the pattern.
             n => Err(MatchError::Pcre(error_message(n))),
