@@ -361,16 +361,12 @@ fn compile(patterns: &[String], bank: &Bank<'_>, trace_match: bool, guard: bool)
         }
     }
     let fields = map_fields(&translator)?;
-    let regex = compile_regex(&combined, Mode::Utf, false)
-        .map_err(|e| format!("invalid regular expression: {}", describe_pcre2_error(&e, &combined)))?;
-    let guarded = if guard {
-        Some(
-            compile_regex(&combined, Mode::Utf, true)
-                .map_err(|e| format!("invalid regular expression: {}", describe_pcre2_error(&e, &combined)))?,
-        )
-    } else {
-        None
-    };
+    let invalid = |e: CompileError| format!("invalid regular expression: {}", describe_pcre2_error(&e, &combined));
+    let regex = compile_regex(&combined, Mode::Utf, false).map_err(invalid)?;
+    let guarded = guard
+        .then(|| compile_regex(&combined, Mode::Utf, true))
+        .transpose()
+        .map_err(invalid)?;
     // A twin that does not compile (an escape above U+00FF, say) is simply
     // not used.
     let ascii_regex = ascii_twin(&combined).and_then(|twin| compile_regex(&twin, Mode::Ascii, false).ok());
