@@ -174,9 +174,11 @@ pub(super) struct Matcher {
     context: NonNull<pcre2_match_context_8>,
     data: NonNull<pcre2_match_data_8>,
     stack: Option<NonNull<pcre2_jit_stack_8>>,
-    /// The time budget, when there is a limit. Boxed: the match context
-    /// holds its address.
-    budget: Option<Box<Budget>>,
+    /// The time budget, when there is a limit. A heap block of its own,
+    /// reached only through this pointer and the copy of it the match
+    /// context holds for the callout (a `Box` here would claim it alone,
+    /// which the callout's writes would contradict). Freed in `drop`.
+    budget: Option<NonNull<Budget>>,
     ovector: *const usize,
     pairs: usize,
 }
@@ -196,6 +198,10 @@ impl Drop for Matcher {
             }
             pcre2_match_data_free_8(self.data.as_ptr());
             pcre2_match_context_free_8(self.context.as_ptr());
+            // The context, the only other holder of its address, is gone.
+            if let Some(budget) = self.budget {
+                drop(Box::from_raw(budget.as_ptr()));
+            }
         }
     }
 }
@@ -222,17 +228,16 @@ impl Matcher {
             stack
         });
         let budget = (!limit.is_zero()).then(|| {
-            let mut budget = Box::new(Budget {
+            let budget = NonNull::from(Box::leak(Box::new(Budget {
                 stride: 1,
                 calls: 0,
                 started: None,
                 limit,
                 timed_out: false,
-            });
-            let budget_ptr: *mut Budget = &mut *budget;
-            // SAFETY: the budget is boxed, so its address stays valid for as
-            // long as the context, which the matcher frees first on drop.
-            unsafe { pcre2_set_callout_8(context.as_ptr(), Some(callout), budget_ptr.cast()) };
+            })));
+            // SAFETY: the budget stays allocated until the matcher's drop,
+            // which frees the context first.
+            unsafe { pcre2_set_callout_8(context.as_ptr(), Some(callout), budget.as_ptr().cast()) };
             budget
         });
         // SAFETY: `data` is valid; the ovector lives as long as it.
@@ -256,7 +261,10 @@ impl Matcher {
         // clock, whatever the value's length: every position on a long
         // value, every 1,024th on a log line (where the match limit alone
         // bounds the search).
-        if let Some(budget) = &mut self.budget {
+        if let Some(budget) = self.budget {
+            // SAFETY: the budget is live (see the field), and no match is
+            // running: `&mut self` excludes one on another thread.
+            let budget = unsafe { &mut *budget.as_ptr() };
             let stride = (1usize << 20) / subject.len().max(1);
             budget.stride = u32::try_from(stride.clamp(1, 1024)).unwrap_or(1024);
             budget.calls = 0;
@@ -289,10 +297,13 @@ impl Matcher {
         match rc {
             n if n > 0 => Ok(true),
             PCRE2_ERROR_NOMATCH => Ok(false),
-            PCRE2_ERROR_CALLOUT => match &self.budget {
-                Some(budget) if budget.timed_out => Err(MatchError::Timeout(budget.limit)),
-                _ => Err(MatchError::Pcre(error_message(rc))),
-            },
+            PCRE2_ERROR_CALLOUT => {
+                // SAFETY: as above; the match has returned.
+                match self.budget.map(|budget| unsafe { budget.as_ref() }) {
+                    Some(budget) if budget.timed_out => Err(MatchError::Timeout(budget.limit)),
+                    _ => Err(MatchError::Pcre(error_message(rc))),
+                }
+            }
             // 0 would mean an ovector too small, impossible with match
             // data made from the pattern.
             n => Err(MatchError::Pcre(error_message(n))),
